@@ -54,7 +54,7 @@ class Settings(BaseModel):
     content_weight: float = Field(1.0, ge=0)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
-    style_weight: float = Field(1.0, ge=0)
+    style_weight: float = Field(10.0, ge=0)
     tv_weight: float = Field(0.0, ge=0)
     style_scale: float = Field(1.0, gt=0, le=8, description="Style image size relative to the output.")
     preserve_colors: bool = Field(False, description="Keep the design's colours; transfer luminance texture only.")

@@ -1,0 +1,88 @@
+"""VGG-19 features with the repeat lattice as padding.
+
+Zero padding gives a CNN a frame: every 3x3 convolution sees black beyond the edge, so a
+stylized tile grows a visible border at every repeat. Here each convolution is preceded by
+lattice padding (:class:`pipeline.geometry.LatticePad2d`) of the current feature map, so the
+network sees the tile as the infinite fabric it will be printed on. The same conv weights
+serve every repeat type: padding is chosen per call, not baked into the module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from pipeline.geometry import LatticePad2d, Repeat
+from pipeline.settings import LAYER_NAMES
+from pipeline.weights import CONV_NAMES, VGGWeights, load_weights
+
+#: The padding a forward pass uses: a repeat type (lattice) or None (zeros, the classic behaviour).
+Padding = Repeat | None
+
+
+def deepest_layer(layers: Iterable[str]) -> str:
+    """The last layer (in network order) among ``layers``: the network is cut there."""
+    return max(layers, key=LAYER_NAMES.index)
+
+
+def pool_depth(layers: Iterable[str]) -> int:
+    """How many 2x poolings lie before the deepest of ``layers`` (relu5_1 -> 4)."""
+    return int(deepest_layer(layers)[4]) - 1
+
+
+class VGGFeatures(nn.Module):
+    """VGG-19 ``features`` up to the deepest layer needed, returning named ReLU outputs."""
+
+    def __init__(self, weights: VGGWeights, last_layer: str = "relu5_1", pooling: str = "max") -> None:
+        super().__init__()
+        count = LAYER_NAMES.index(last_layer) + 1
+        self.layer_names = LAYER_NAMES[:count]
+        self.convs = nn.ModuleList()
+        for (weight, bias), _name in zip(weights.convs[:count], CONV_NAMES):
+            conv = nn.Conv2d(weight.shape[1], weight.shape[0], kernel_size=3, padding=0)
+            conv.weight.data.copy_(weight)
+            conv.bias.data.copy_(bias)
+            conv.requires_grad_(False)
+            self.convs.append(conv)
+        self.pooling = pooling
+        self.weights_sha256 = weights.sha256
+        self.weights_source = weights.source
+        self._pads: dict[Padding, nn.Module] = {}
+        self.eval()
+
+    def _pad(self, padding: Padding) -> nn.Module:
+        if padding not in self._pads:
+            self._pads[padding] = LatticePad2d(padding, 1)
+        return self._pads[padding]
+
+    def forward(self, image: torch.Tensor, layers: Sequence[str], padding: Padding) -> dict[str, torch.Tensor]:
+        """Run the image (Caffe BGR, N x 3 x H x W) and return the requested ReLU outputs."""
+        wanted = set(layers)
+        last = deepest_layer(wanted)
+        pad = self._pad(padding)
+        features: dict[str, torch.Tensor] = {}
+        x = image
+        for conv, name in zip(self.convs, self.layer_names):
+            block, index = int(name[4]), int(name[6])
+            if index == 1 and block > 1:
+                x = functional.max_pool2d(x, 2) if self.pooling == "max" else functional.avg_pool2d(x, 2)
+            x = torch.relu(conv(pad(x)))
+            if name in wanted:
+                features[name] = x
+            if name == last:
+                break
+        return features
+
+
+@lru_cache(maxsize=4)
+def get_model(weights: str, device: str, last_layer: str = "relu5_1", pooling: str = "max") -> VGGFeatures:
+    """The model for this process, built once and reused by every task (per weights/device/depth).
+
+    channels_last is the fast layout for oneDNN (CPU) and cuDNN (tensor cores) convolutions.
+    """
+    model = VGGFeatures(load_weights(weights), last_layer=last_layer, pooling=pooling)
+    return model.to(device=torch.device(device), memory_format=torch.channels_last)

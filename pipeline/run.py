@@ -1,0 +1,427 @@
+"""``weft run``: plan, lock the store, build the Dask graph, follow it, summarise.
+
+Graph per job: style targets (shared across jobs by style and scale) -> coarse pass ->
+per refinement level, one task per tile (depending only on the previous level's chunks its
+halo reads) -> one stitch task per chunk (depending on the tiles that cover it). Finished
+tiles and chunks are not submitted again; a failing job is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pipeline import ENGINE_VERSION, __version__, store
+from pipeline.cluster import ClusterInfo, ClusterOptions, connect
+from pipeline.errors import WeftError
+from pipeline.plan import JobPlan, LevelPlan, Plan, make_plan, print_plan
+from pipeline.tasks import (
+    JobContext,
+    StyleSource,
+    coarse_task,
+    resample_task,
+    source_rect,
+    stitch_task,
+    style_targets_task,
+    targets_key,
+    tile_task,
+)
+
+#: How often a failing task is retried (a lost worker does not count: Dask reschedules that).
+RETRIES = 2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``weft run`` was asked to do."""
+
+    manifest: Path
+    store: Path
+    profile: str | None = None
+    config: Path | None = None
+    scheduler_address: str | None = None
+    scheduler_file: Path | None = None
+    cluster: str = "local"
+    workers: int | None = None
+    device: str = "auto"
+    only: tuple[str, ...] = ()
+    force: bool = False
+    allow_outside_root: bool = False
+    threads_per_worker: int = 1
+    cli_settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobOutcome:
+    """What happened to one job in this run."""
+
+    job: JobPlan
+    status: str = "pending"
+    error: str | None = None
+    compute_seconds: float = 0.0
+    tasks: int = 0
+    started: float = field(default_factory=time.time)
+    seconds: float = 0.0
+    seams: dict[str, float] = field(default_factory=dict)
+
+
+def run_manifest(options: RunOptions, console: Console) -> int:
+    """Run every job that is not done; 0 when all jobs end done, 1 when any failed."""
+    plan = make_plan(
+        options.manifest,
+        store=options.store,
+        profile=options.profile,
+        config=options.config,
+        only=options.only,
+        force=options.force,
+        allow_outside_root=options.allow_outside_root,
+        cli_settings=options.cli_settings or None,
+    )
+    print_plan(plan, console)
+    outcomes = {job.id: JobOutcome(job) for job in plan.jobs}
+    for job in plan.jobs:
+        if job.state == "done":
+            outcomes[job.id].status = "skipped"
+        elif job.state == "failed":
+            outcomes[job.id].status, outcomes[job.id].error = "failed", job.error
+    with store.RunLock(options.store, command=f"weft run {options.manifest}"):
+        root = store.open_store(options.store, "a")
+        for job in plan.jobs:
+            if job.state == "failed":
+                _record_input_failure(root, job)
+        if plan.to_run:
+            cluster = ClusterOptions(
+                scheduler_address=options.scheduler_address,
+                scheduler_file=options.scheduler_file,
+                kind=options.cluster,
+                workers=options.workers,
+                device=options.device,
+                threads_per_worker=options.threads_per_worker,
+            )
+            with connect(cluster) as (client, info):
+                console.print(f"cluster: {info.description}; dashboard: {info.dashboard}", highlight=False)
+                _execute(client, info, plan, root, outcomes, console)
+    _print_summary(outcomes, console)
+    return 1 if any(o.status == "failed" for o in outcomes.values()) else 0
+
+
+def _record_input_failure(root: Any, job: JobPlan) -> None:
+    """A job whose inputs cannot be read fails alone; the store says why (and nothing else is touched)."""
+    if job.spec.id in store.job_ids(root):
+        store.set_job_status(root, job.spec.id, "failed", error=job.error)
+
+
+def _provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any]:
+    import dask
+    import torch
+    import zarr
+
+    spec = job.spec
+    assert job.design is not None
+    return {
+        "manifest_entry": spec.entry,
+        "manifest_source": spec.source,
+        "settings": spec.settings.model_dump(mode="json"),
+        "settings_digest": spec.settings.digest(),
+        "repeat": spec.repeat.value,
+        "width": spec.width,
+        "height": spec.height,
+        "dpi": spec.dpi,
+        "seed": spec.seed,
+        "inputs": {
+            "design": {"path": job.design.path, "sha256": job.design.sha256},
+            "styles": [
+                {
+                    "id": use.style.id,
+                    "path": source.path,
+                    "sha256": source.sha256,
+                    "weight": use.weight,
+                    "license": use.style.license,
+                    "attribution": use.style.attribution,
+                    "notes": use.style.notes,
+                }
+                for use, source in zip(spec.styles, job.styles)
+            ],
+        },
+        "weights": {"source": spec.settings.weights, "sha256": job.weights_sha256},
+        "engine_version": ENGINE_VERSION,
+        "versions": {
+            "weft": __version__,
+            "torch": torch.__version__,
+            "zarr": zarr.__version__,
+            "dask": dask.__version__,
+            "python": platform.python_version(),
+        },
+        "device": info.device,
+        "levels_plan": [
+            {"index": lv.index, "size": [lv.width, lv.height], "tiled": lv.tiled, "iterations": lv.iterations}
+            for lv in job.levels
+        ],
+    }
+
+
+def _context(job: JobPlan, plan: Plan, info: ClusterInfo) -> JobContext:
+    assert job.design is not None
+    return JobContext(
+        store_path=str(plan.store),
+        job_id=job.id,
+        repeat=job.spec.repeat,
+        width=job.spec.width,
+        height=job.spec.height,
+        seed=job.spec.seed,
+        settings=job.spec.settings,
+        design_path=job.design.path,
+        design_sha256=job.design.sha256,
+        style_weights=tuple(use.weight for use in job.spec.styles),
+        max_input_pixels=plan.manifest.limits.max_input_pixels,
+        device=info.device,
+        threads=info.threads,
+    )
+
+
+def _thumbnails(job: JobPlan, max_pixels: int) -> dict[str, np.ndarray]:
+    from pipeline.images import load_rgb
+
+    images = {"design": load_rgb(Path(job.spec.design), max_pixels=max_pixels, job=job.id)}
+    for index, use in enumerate(job.spec.styles):
+        images[f"style-{index}"] = load_rgb(use.style.path, max_pixels=max_pixels, job=job.id)
+    return images
+
+
+class _Graph:
+    """Builds and tracks the futures of one run."""
+
+    def __init__(self, client: Any, info: ClusterInfo, plan: Plan) -> None:
+        self.client = client
+        self.info = info
+        self.plan = plan
+        self.targets: dict[str, Any] = {}
+        self.job_of: dict[Any, str] = {}
+        self.futures: list[Any] = []
+        self.resources = {"GPU": 1} if info.gpu else None
+
+    def submit(self, job_id: str, fn: Any, *args: Any, key: str) -> Any:
+        future = self.client.submit(fn, *args, key=key, retries=RETRIES, resources=self.resources, pure=False)
+        self.job_of[future.key] = job_id
+        self.futures.append(future)
+        return future
+
+    def style_targets(self, job: JobPlan, hw: tuple[int, int]) -> list[Any]:
+        """Futures of each style's targets at an output size, shared with every other job."""
+        futures = []
+        limit = self.plan.manifest.limits.max_input_pixels
+        for source in job.styles:
+            style = StyleSource(source.path, source.sha256, limit)
+            key = targets_key(style, hw, job.spec.settings)
+            if key not in self.targets:
+                self.targets[key] = self.client.submit(
+                    style_targets_task, style, hw, job.spec.settings, self.info.device, self.info.threads,
+                    key=key, retries=RETRIES, resources=self.resources,
+                )  # fmt: skip
+            futures.append(self.targets[key])
+        return futures
+
+    def add_job(self, job: JobPlan) -> None:
+        ctx = _context(job, self.plan, self.info)
+        path = str(self.plan.store)
+        coarse = job.levels[0]
+        previous_chunks: dict[tuple[int, int], Any] = {}
+        if not store.done_map(path, job.id, coarse.index).all():
+            targets = {hw: self.style_targets(job, hw) for hw in job.coarse_sizes}
+            future = self.submit(job.id, coarse_task, ctx, coarse, targets, key=f"coarse-{job.id}")
+            previous_chunks = {rc: future for rc in np.ndindex(*_chunk_shape(coarse))}
+        previous = coarse
+        for level in job.levels[1:]:
+            previous_chunks = self._add_level(job, ctx, level, previous, previous_chunks)
+            previous = level
+
+    def _add_level(
+        self, job: JobPlan, ctx: JobContext, level: LevelPlan, previous: LevelPlan, previous_chunks: dict
+    ) -> dict[tuple[int, int], Any]:
+        path = str(self.plan.store)
+        grid = level.tile_grid(job.spec.repeat)
+        previous_grid = previous.tile_grid(job.spec.repeat)
+        chunks_done = store.done_map(path, job.id, level.index)
+        chunk_futures: dict[tuple[int, int], Any] = {}
+        if not level.tiled:
+            for tile in grid.tiles():
+                if chunks_done[tile.row, tile.col]:
+                    continue
+                needs = self._needs(level, previous, previous_grid, previous_chunks, tile.rect)
+                chunk_futures[(tile.row, tile.col)] = self.submit(
+                    job.id, resample_task, ctx, level, previous, tile.row, tile.col, *needs,
+                    key=f"resample-{job.id}-{level.index}-{tile.row}-{tile.col}",
+                )  # fmt: skip
+            return chunk_futures
+        tiles_done = store.tiles_done_map(path, job.id, level.index)
+        tile_futures: dict[tuple[int, int], Any] = {}
+        targets: list[Any] | None = None
+        for tile in grid.tiles():
+            if tiles_done[tile.row, tile.col]:
+                continue
+            if targets is None:
+                targets = self.style_targets(job, (level.height, level.width))
+            needs = self._needs(level, previous, previous_grid, previous_chunks, tile.window(level.halo))
+            tile_futures[(tile.row, tile.col)] = self.submit(
+                job.id, tile_task, ctx, level, previous, tile.row, tile.col, targets, *needs,
+                key=f"tile-{job.id}-{level.index}-{tile.row}-{tile.col}",
+            )  # fmt: skip
+        for tile in grid.tiles():
+            if chunks_done[tile.row, tile.col]:
+                continue
+            covering = {(t.row, t.col) for t, _, _ in grid.contributors(tuple(tile.rect), level.overlap)}
+            needs = [tile_futures[rc] for rc in sorted(covering) if rc in tile_futures]
+            chunk_futures[(tile.row, tile.col)] = self.submit(
+                job.id, stitch_task, ctx, level, tile.row, tile.col, *needs,
+                key=f"stitch-{job.id}-{level.index}-{tile.row}-{tile.col}",
+            )  # fmt: skip
+        return chunk_futures
+
+    @staticmethod
+    def _needs(level: LevelPlan, previous: LevelPlan, previous_grid: Any, previous_chunks: dict, window: Any) -> list:
+        """Futures of the previous level's chunks that this window reads (across the wrap)."""
+        if not previous_chunks:
+            return []
+        rect = source_rect(level, previous, window)
+        wanted = {(t.row, t.col) for t, _, _ in previous_grid.contributors(tuple(rect), 0)}
+        unique = {id(previous_chunks[rc]): previous_chunks[rc] for rc in sorted(wanted) if rc in previous_chunks}
+        return list(unique.values())
+
+
+def _chunk_shape(level: LevelPlan) -> tuple[int, int]:
+    return -(-level.height // level.core), -(-level.width // level.core)
+
+
+def _execute(
+    client: Any, info: ClusterInfo, plan: Plan, root: Any, outcomes: dict[str, JobOutcome], console: Console
+) -> None:
+    from dask.distributed import as_completed
+
+    graph = _Graph(client, info, plan)
+    for job in plan.to_run:
+        outcome = outcomes[job.id]
+        try:
+            thumbs = _thumbnails(job, plan.manifest.limits.max_input_pixels)
+        except WeftError as error:
+            outcome.status, outcome.error = "failed", str(error)
+            if job.id in store.job_ids(root):
+                store.set_job_status(root, job.id, "failed", error=str(error))
+            continue
+        layouts = [level.layout() for level in job.levels]
+        store.prepare_job(
+            root, job.id, job_key=job.key, provenance=_provenance(job, info, plan), levels=layouts,
+            thumbnails=thumbs, force=job.state == "forced",
+        )  # fmt: skip
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        store.set_job_status(root, job.id, "running", timings={"started": started})
+        outcome.status = "running"
+        graph.add_job(job)
+    per_job: dict[str, list[Any]] = defaultdict(list)
+    for future in graph.futures:
+        per_job[graph.job_of[future.key]].append(future)
+    remaining = {job_id: len(futures) for job_id, futures in per_job.items()}
+    for job_id, outcome in outcomes.items():
+        if outcome.status == "running" and not remaining.get(job_id):
+            _finish_job(plan, root, outcome)  # everything was already done: just record it
+    wall_started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        tasks_bar = progress.add_task("tiles", total=len(graph.futures))
+        jobs_bar = progress.add_task("jobs", total=len(per_job))
+        for future in as_completed(graph.futures):
+            job_id = graph.job_of[future.key]
+            outcome = outcomes[job_id]
+            progress.advance(tasks_bar)
+            if future.status == "error":
+                if outcome.status != "failed":
+                    outcome.status, outcome.error = "failed", _error_text(future)
+                    store.set_job_status(root, job_id, "failed", error=outcome.error)
+                    for other in per_job[job_id]:
+                        if not other.done():
+                            other.cancel()
+            elif future.status == "finished":
+                outcome.compute_seconds += float(future.result().get("seconds", 0.0))
+                outcome.tasks += 1
+            remaining[job_id] -= 1
+            if remaining[job_id] == 0:
+                progress.advance(jobs_bar)
+                if outcome.status == "running":
+                    _finish_job(plan, root, outcome)
+    outcomes_wall = time.perf_counter() - wall_started
+    compute = sum(o.compute_seconds for o in outcomes.values())
+    if graph.futures:
+        console.print(
+            f"wall {outcomes_wall:.1f} s for {compute:.1f} s of task compute on {info.workers} worker(s) "
+            f"(ideal {compute / max(1, info.workers):.1f} s)",
+            highlight=False,
+        )
+
+
+def _error_text(future: Any) -> str:
+    error = future.exception()
+    if isinstance(error, WeftError):
+        return str(error)
+    return "".join(traceback.format_exception_only(type(error), error)).strip()
+
+
+def _finish_job(plan: Plan, root: Any, outcome: JobOutcome) -> None:
+    """Seam figures, pyramid, status done, timings: the job is finished and exportable."""
+    from pipeline.pyramid import write_pyramid
+    from pipeline.seams import boundary_seam_ratio, repeat_seam_ratio, tile_boundary_lines
+
+    job = outcome.job
+    image = store.level_array(str(plan.store), job.id)[...]
+    final = job.levels[-1]
+    seams = {"repeat": round(float(repeat_seam_ratio(image, job.spec.repeat)), 4)}
+    if final.tiled and final.chunks > 1:
+        ratios = boundary_seam_ratio(image, tile_boundary_lines(final.tile_grid(job.spec.repeat)))
+        seams["internal_max"] = round(float(max(ratios.values())), 4) if ratios else 1.0
+    write_pyramid(str(plan.store), job.id)
+    outcome.seconds = time.time() - outcome.started
+    outcome.seams = seams
+    outcome.status = "done"
+    info = store.job_info(root, job.id)
+    timings = dict(info.get("timings") or {})
+    timings.update(
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        seconds=round(outcome.seconds, 2),
+        compute_seconds=round(outcome.compute_seconds, 2),
+    )
+    store.set_job_status(root, job.id, "done", timings=timings, seams=seams)
+
+
+def _print_summary(outcomes: dict[str, JobOutcome], console: Console) -> None:
+    table = Table(title="summary", title_justify="left")
+    for column in ("job", "status", "size px", "seconds", "repeat seam", "tile seam max", "error"):
+        table.add_column(column)
+    colours = {"done": "green", "skipped": "green", "failed": "red"}
+    for job_id, outcome in outcomes.items():
+        spec = outcome.job.spec
+        colour = colours.get(outcome.status, "yellow")
+        table.add_row(
+            job_id,
+            f"[{colour}]{outcome.status}[/]",
+            f"{spec.width}x{spec.height}",
+            f"{outcome.seconds:.1f}" if outcome.status == "done" else "",
+            f"{outcome.seams['repeat']:.3f}" if "repeat" in outcome.seams else "",
+            f"{outcome.seams['internal_max']:.3f}" if "internal_max" in outcome.seams else "",
+            (outcome.error or "")[:200],
+        )
+    console.print(table)

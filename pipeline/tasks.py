@@ -1,0 +1,256 @@
+"""What a Dask worker runs: style targets, the coarse pass, one tile, one stitched chunk.
+
+Each task is a pure function of its arguments and the store's finished data: it reads what
+it needs from the store by path, writes only its own chunks, then its done flag. So a task
+gives the same bytes on any worker, in any order, resumed or not, and re-running a finished
+task is a no-op. The model and decoded inputs are cached per worker process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import store
+from pipeline.geometry import Rect, Repeat, TileGrid, feather_weights
+from pipeline.losses import StyleTargets, blend_targets, seam_fade_mask
+from pipeline.plan import LevelPlan
+from pipeline.settings import Settings
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What every task of one job needs; small and picklable (no pixels)."""
+
+    store_path: str
+    job_id: str
+    repeat: Repeat
+    width: int
+    height: int
+    seed: int
+    settings: Settings
+    design_path: str
+    design_sha256: str
+    style_weights: tuple[float, ...]
+    max_input_pixels: int
+    device: str
+    threads: int
+
+
+@dataclass(frozen=True)
+class StyleSource:
+    """One style image by path and hash (the hash keys the worker cache and the shared targets)."""
+
+    path: str
+    sha256: str
+    max_input_pixels: int
+
+
+def targets_key(style: StyleSource, level_hw: tuple[int, int], settings: Settings) -> str:
+    """Identity of a style's Gram targets at one output size: shared by every job that matches."""
+    relevant = {
+        "style": style.sha256,
+        "hw": list(level_hw),
+        "layers": list(settings.style_layers),
+        "style_scale": settings.style_scale,
+        "precision": settings.precision,
+        "weights": settings.weights,
+        "pooling": settings.pooling,
+    }
+    digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+    return f"targets-{digest[:16]}"
+
+
+# --- per-process state -------------------------------------------------------------------------
+
+
+def _prepare_torch(device: str, threads: int) -> Any:
+    """Fix torch's thread count (results must not depend on the worker layout) and pick the device."""
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch.device(device)
+
+
+@lru_cache(maxsize=8)
+def _rgb(path: str, sha256: str, max_pixels: int) -> np.ndarray:
+    """Decoded input image, cached per worker by content hash (sha256 makes a changed file a new entry)."""
+    from pipeline.images import load_rgb
+
+    image = load_rgb(Path(path), max_pixels=max_pixels)
+    image.setflags(write=False)
+    return image
+
+
+def design_rgb(ctx: JobContext) -> np.ndarray:
+    """The job's design as the engine sees it (cropped to one detected repeat when asked)."""
+    image = _rgb(ctx.design_path, ctx.design_sha256, ctx.max_input_pixels)
+    if ctx.settings.crop_to_repeat:
+        from pipeline.analysis import crop_to_repeat
+
+        image = crop_to_repeat(image)
+    return image
+
+
+def _model(ctx_settings: Settings, device: Any) -> Any:
+    from pipeline.model import get_model
+
+    return get_model(ctx_settings.weights, str(device), pooling=ctx_settings.pooling)
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+
+def style_targets_task(
+    style: StyleSource, level_hw: tuple[int, int], settings: Settings, device: str, threads: int
+) -> StyleTargets:
+    """Gram targets of one style for an output of ``level_hw``; computed once, used by every tile."""
+    from pipeline.stylize import compute_style_targets
+
+    torch_device = _prepare_torch(device, threads)
+    rgb = _rgb(style.path, style.sha256, style.max_input_pixels)
+    targets = compute_style_targets(_model(settings, torch_device), [(rgb, 1.0)], level_hw, settings, torch_device)
+    return targets.to("cpu")
+
+
+def coarse_task(
+    ctx: JobContext, level: LevelPlan, targets: dict[tuple[int, int], list[StyleTargets]]
+) -> dict[str, float]:
+    """Level 0: the whole repeat, coarse to fine, lattice padding; written as the level's image."""
+    from pipeline.stylize import stylize_image
+
+    started = time.perf_counter()
+    if bool(store.done_map(ctx.store_path, ctx.job_id, level.index).all()):
+        return {"seconds": 0.0, "skipped": 1.0}
+    device = _prepare_torch(ctx.device, ctx.threads)
+    blended = {hw: blend_targets(per_style, ctx.style_weights) for hw, per_style in targets.items()}
+    image = stylize_image(
+        design_rgb(ctx),
+        [],
+        repeat=ctx.repeat,
+        width=level.width,
+        height=level.height,
+        settings=ctx.settings,
+        seed=ctx.seed,
+        device=device,
+        targets=blended,
+    )
+    store.write_image(ctx.store_path, ctx.job_id, level.index, image)
+    return {"seconds": time.perf_counter() - started}
+
+
+def tile_task(
+    ctx: JobContext, level: LevelPlan, previous: LevelPlan, row: int, col: int, targets: list[StyleTargets],
+    *after: Any,
+) -> dict[str, float]:  # fmt: skip
+    """Refine one tile: init from the previous level (upsampled, wrapped halo), content from the design.
+
+    The network runs with zero padding here: the halo is real context gathered across the wrap
+    and only core +- overlap is kept, so the zero border never reaches what is written.
+    """
+    import torch
+
+    from pipeline.resample import resample_window
+    from pipeline.stylize import Problem, derive_seed, optimise, preserve_colors, to_caffe, to_uint8
+
+    started = time.perf_counter()
+    if store.tile_done(ctx.store_path, ctx.job_id, level.index, row, col):
+        return {"seconds": 0.0, "skipped": 1.0}
+    device = _prepare_torch(ctx.device, ctx.threads)
+    grid = level.tile_grid(ctx.repeat)
+    tile = grid.tile(row, col)
+    window = tile.window(level.halo)
+    size = (level.height, level.width)
+    source = store.level_array(ctx.store_path, ctx.job_id, previous.index)
+    init = resample_window(source, ctx.repeat, size, *window, src_origin=previous.origin, dst_origin=level.origin)
+    content = resample_window(design_rgb(ctx), ctx.repeat, size, *window, dst_origin=level.origin)
+    band = ctx.settings.seam_fade * min(size)
+    mask = seam_fade_mask(ctx.repeat, size, tuple(window), band, frame_origin=level.origin)
+    problem = Problem(
+        content=to_caffe(content, device),
+        targets=blend_targets(targets, ctx.style_weights).to(device),
+        content_mask=torch.from_numpy(mask).to(device)[None, None],
+        padding=None,
+        tv_repeat=None,
+    )
+    torch.manual_seed(derive_seed(ctx.seed, level.index, row, col))
+    result, _ = optimise(_model(ctx.settings, device), problem, to_caffe(init, device), ctx.settings,
+                         level.iterations, device)  # fmt: skip
+    keep = slice(level.halo - level.overlap, level.halo + level.overlap + tile.height), slice(
+        level.halo - level.overlap, level.halo + level.overlap + tile.width
+    )
+    rgb = to_uint8(result)[keep]
+    if ctx.settings.preserve_colors:
+        design_window = content[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+        rgb = preserve_colors(rgb, design_window[keep])
+    side = level.core + 2 * level.overlap
+    padded = np.zeros((side, side, 3), np.uint8)
+    padded[: rgb.shape[0], : rgb.shape[1]] = rgb
+    store.write_tile_window(ctx.store_path, ctx.job_id, level.index, row, col, padded)
+    return {"seconds": time.perf_counter() - started}
+
+
+def stitch_task(ctx: JobContext, level: LevelPlan, row: int, col: int, *after: Any) -> dict[str, float]:
+    """One chunk of a level: every tile window covering it (across the wrap), feathered together."""
+    started = time.perf_counter()
+    if store.chunk_done(ctx.store_path, ctx.job_id, level.index, row, col):
+        return {"seconds": 0.0, "skipped": 1.0}
+    chunk = stitch_chunk(ctx.store_path, ctx.job_id, level.index, level.tile_grid(ctx.repeat), level.overlap, row, col)
+    store.write_chunk(ctx.store_path, ctx.job_id, level.index, row, col, chunk)
+    return {"seconds": time.perf_counter() - started}
+
+
+def stitch_chunk(
+    store_path: str, job_id: str, level: int, grid: TileGrid, overlap: int, row: int, col: int
+) -> np.ndarray:
+    """Blend the tile windows that cover chunk (row, col) with feather weights; uint8 (h, w, 3)."""
+    target = grid.tile(row, col)
+    total = np.zeros((target.height, target.width, 3), np.float64)
+    weight_sum = np.zeros((target.height, target.width, 1), np.float64)
+    for tile, (dy, dx), part in grid.contributors(tuple(target.rect), overlap):
+        window = store.read_tile_window(store_path, job_id, level, tile.row, tile.col)
+        weights = feather_weights(tile, overlap)
+        # `part` (frame coords) is covered by the tile's window translated by (dy, dx)
+        wy, wx = part.y0 - dy - (tile.y0 - overlap), part.x0 - dx - (tile.x0 - overlap)
+        ty, tx = part.y0 - target.y0, part.x0 - target.x0
+        sub_w = weights[wy : wy + part.height, wx : wx + part.width, None].astype(np.float64)
+        total[ty : ty + part.height, tx : tx + part.width] += window[wy : wy + part.height, wx : wx + part.width] * sub_w
+        weight_sum[ty : ty + part.height, tx : tx + part.width] += sub_w
+    return np.clip(np.rint(total / weight_sum), 0, 255).astype(np.uint8)
+
+
+def resample_task(ctx: JobContext, level: LevelPlan, previous: LevelPlan, row: int, col: int, *after: Any) -> dict:
+    """A chunk of an untiled level (refine = false): the previous level resampled along the lattice."""
+    from pipeline.resample import resample_window
+
+    started = time.perf_counter()
+    if store.chunk_done(ctx.store_path, ctx.job_id, level.index, row, col):
+        return {"seconds": 0.0, "skipped": 1.0}
+    tile = level.tile_grid(ctx.repeat).tile(row, col)
+    source = store.level_array(ctx.store_path, ctx.job_id, previous.index)
+    rgb = resample_window(source, ctx.repeat, (level.height, level.width), *tuple(tile.rect),
+                          src_origin=previous.origin, dst_origin=level.origin)  # fmt: skip
+    chunk = rgb[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+    store.write_chunk(ctx.store_path, ctx.job_id, level.index, row, col, chunk)
+    return {"seconds": time.perf_counter() - started}
+
+
+def source_rect(level: LevelPlan, previous: LevelPlan, window: Rect, margin: int = 3) -> Rect:
+    """The part of the previous level (its frame) that a window of this level reads when upsampled."""
+    sy = previous.height / level.height
+    sx = previous.width / level.width
+    py = window.y0 + level.origin[0]
+    px = window.x0 + level.origin[1]
+    y0 = int(np.floor(py * sy)) - margin - previous.origin[0]
+    x0 = int(np.floor(px * sx)) - margin - previous.origin[1]
+    y1 = int(np.ceil((py + window.height) * sy)) + margin - previous.origin[0]
+    x1 = int(np.ceil((px + window.width) * sx)) + margin - previous.origin[1]
+    return Rect(y0, x0, y1 - y0, x1 - x0)

