@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.errors import WeftError
 
@@ -91,7 +92,7 @@ AllowOutsideOpt = Annotated[
 
 
 def _fail(error: WeftError) -> None:
-    console.print(f"[bold red]error:[/] {error}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
     raise typer.Exit(1)
 
 
@@ -176,6 +177,8 @@ def validate(
     ] = True,
 ) -> None:
     """Check MANIFEST and every file it names; print every problem at once; exit 1 if any."""
+    from rich.markup import escape
+
     from pipeline.manifest import validate_manifest
 
     try:
@@ -185,11 +188,14 @@ def validate(
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
         colour = "red" if problem.severity == "error" else "yellow"
-        out.print(f"[{colour}]{problem.severity}[/]: {problem}", highlight=False)
+        # messages quote TOML tables ([limits], [[styles]]): escape them, they are not rich markup
+        out.print(f"[{colour}]{problem.severity}[/]: {escape(str(problem))}", highlight=False)
+    warnings = len(problems) - len(errors)
     if errors:
-        out.print(f"[bold red]{len(errors)} error(s)[/] in {manifest}")
+        out.print(f"[bold red]{len(errors)} error(s)[/] in {escape(str(manifest))}", highlight=False)
         raise typer.Exit(1)
-    out.print(f"[green]ok[/]: {manifest} is valid")
+    note = f" ({warnings} warning(s))" if warnings else ""
+    out.print(f"[green]ok[/]: {escape(str(manifest))} is valid{note}", highlight=False)
 
 
 @app.command()

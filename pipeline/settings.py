@@ -64,7 +64,7 @@ class Settings(BaseModel):
     # --- seamlessness ---------------------------------------------------------------------
     padding: Literal["lattice", "zeros"] = "lattice"
     seam_fade: float = Field(
-        0.08, ge=0, le=0.5, description="Fraction of each side over which content loss fades out at the repeat edge."
+        0.08, ge=0, le=0.2, description="Fraction of each side over which content loss fades out at the repeat edge."
     )
     crop_to_repeat: bool = Field(False, description="Crop the design to one detected repeat before stylizing.")
 

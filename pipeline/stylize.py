@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from pipeline.geometry import Repeat, as_repeat, size_quantum
+from pipeline.knit import content_window, needs_knit
 from pipeline.losses import (
     StyleTargets,
     blend_grams,
@@ -273,12 +274,13 @@ def stylize_image(
     model = get_model(settings.weights, str(device), pooling=settings.pooling)
     padding = repeat if settings.padding == "lattice" else None
     sizes = whole_image_sizes(width, height, repeat, settings, scales=scales)
+    knit = needs_knit(design, repeat)
     current: torch.Tensor | None = None
     for index, (h, w) in enumerate(sizes):
         if scale_callback is not None:
             scale_callback(index, len(sizes), (h, w))
-        content_rgb = resample.resize_periodic(design, repeat, (h, w))
-        content = to_caffe(content_rgb, device)
+        band = settings.seam_fade * min(h, w)
+        content = to_caffe(content_window(design, repeat, (h, w), (0, 0, h, w), band=band, knit=knit), device)
         if current is None:
             start = initial_image(settings, content, derive_seed(seed, "init", index), device)
             iterations = settings.iterations
@@ -286,7 +288,7 @@ def stylize_image(
             start = to_caffe(resample.resize_periodic(caffe_to_rgb_float(current), repeat, (h, w)), device)
             iterations = settings.refine_iterations
         scale_targets = (targets or {}).get((h, w)) or compute_style_targets(model, styles, (h, w), settings, device)
-        mask = seam_fade_mask(repeat, (h, w), (0, 0, h, w), settings.seam_fade * min(h, w))
+        mask = seam_fade_mask(repeat, (h, w), (0, 0, h, w), band)
         problem = Problem(
             content=content,
             targets=scale_targets.to(device),
@@ -300,7 +302,9 @@ def stylize_image(
         current = to_caffe(resample.resize_periodic(caffe_to_rgb_float(current), repeat, (height, width)), device)
     result = to_uint8(current)
     if settings.preserve_colors:
-        result = preserve_colors(result, resample.resize_uint8(design, repeat, (height, width)))
+        band = settings.seam_fade * min(height, width)
+        design_rgb = content_window(design, repeat, (height, width), (0, 0, height, width), band=band, knit=knit)
+        result = preserve_colors(result, design_rgb[0].permute(1, 2, 0).round().clamp(0, 255).byte().cpu().numpy())
     return result
 
 

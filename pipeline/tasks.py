@@ -158,6 +158,7 @@ def tile_task(
     """
     import torch
 
+    from pipeline.knit import content_window, needs_knit
     from pipeline.resample import resample_window
     from pipeline.stylize import Problem, derive_seed, optimise, preserve_colors, to_caffe, to_uint8
 
@@ -171,8 +172,10 @@ def tile_task(
     size = (level.height, level.width)
     source = store.level_array(ctx.store_path, ctx.job_id, previous.index)
     init = resample_window(source, ctx.repeat, size, *window, src_origin=previous.origin, dst_origin=level.origin)
-    content = resample_window(design_rgb(ctx), ctx.repeat, size, *window, dst_origin=level.origin)
+    design = design_rgb(ctx)
     band = ctx.settings.seam_fade * min(size)
+    content = content_window(design, ctx.repeat, size, tuple(window), origin=level.origin, band=band,
+                             knit=needs_knit(design, ctx.repeat))  # fmt: skip
     mask = seam_fade_mask(ctx.repeat, size, tuple(window), band, frame_origin=level.origin)
     problem = Problem(
         content=to_caffe(content, device),

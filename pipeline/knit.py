@@ -1,0 +1,75 @@
+"""Knitting a design that does not repeat: a seamless start and content target for the optimiser.
+
+Most catalogue designs are photos or scans cut from a longer run of fabric: their right edge
+does not continue into their left edge, so the design itself has a step at every seam. The
+optimiser must not be asked to reproduce that step. Within a band around the seams the design
+is cross-faded with a lattice-shifted copy of itself whose own seams lie far inside the tile
+(a quarter or half tile away): at the seam the shifted copy is continuous, so the blend is too.
+The content loss is also faded out in that band (:func:`pipeline.losses.seam_fade_mask`), so
+the style loss repaints the cross-fade in the painting's own texture.
+
+Designs that already repeat (a tartan cut to one sett) are left untouched: a cross-fade would
+only ghost a shifted copy into them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.geometry import Repeat, as_repeat
+from pipeline.losses import seam_fade_mask
+from pipeline.resample import resample_window, resize_uint8
+
+#: A design whose repeat seam ratio is above this is treated as not seamless and is knitted.
+KNIT_THRESHOLD = 1.2
+#: The shifted copy's offset as fractions (of H, of W): its seams must stay clear of the design's.
+_SHIFT = {Repeat.BLOCK: (0.5, 0.5), Repeat.HALF_DROP: (0.25, 0.5), Repeat.BRICK: (0.5, 0.25)}
+#: Long side at which seamlessness is judged (cheap, and stable against noise).
+_PROBE_SIDE = 256
+
+
+def probe_seam_ratio(design: np.ndarray, repeat: Repeat | str) -> float:
+    """The design's own seam ratio (:func:`pipeline.analysis.design_seam_ratio`) on a copy of at most 256 px."""
+    from pipeline.analysis import design_seam_ratio
+
+    repeat = as_repeat(repeat)
+    height, width = design.shape[:2]
+    scale = min(1.0, _PROBE_SIDE / max(height, width))
+    h, w = max(8, round(height * scale)), max(8, round(width * scale))
+    h += h % 2
+    w += w % 2
+    return float(design_seam_ratio(resize_uint8(design, repeat, (h, w)), repeat))
+
+
+def needs_knit(design: np.ndarray, repeat: Repeat | str) -> bool:
+    """True when the design does not repeat by itself."""
+    return probe_seam_ratio(design, repeat) > KNIT_THRESHOLD
+
+
+def content_window(
+    design: Any,
+    repeat: Repeat | str,
+    size: tuple[int, int],
+    window: tuple[int, int, int, int],
+    *,
+    origin: tuple[int, int] = (0, 0),
+    band: float,
+    knit: bool,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The design resized to ``size`` (H, W), window (y0, x0, h, w) of a level framed at ``origin``.
+
+    RGB float (1, 3, h, w). With ``knit`` the seams are cross-faded with the shifted copy.
+    """
+    repeat = as_repeat(repeat)
+    plain = resample_window(design, repeat, size, *window, dst_origin=origin, device=device)
+    if not knit or band <= 0:
+        return plain
+    fy, fx = _SHIFT[repeat]
+    shift = (origin[0] + round(size[0] * fy), origin[1] + round(size[1] * fx))
+    shifted = resample_window(design, repeat, size, *window, dst_origin=shift, device=device)
+    weight = torch.from_numpy(seam_fade_mask(repeat, size, window, band, frame_origin=origin)).to(plain.device)
+    return plain * weight + shifted * (1 - weight)

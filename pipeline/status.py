@@ -1,0 +1,94 @@
+"""``weft status STORE``: one table of every job — state, progress, size, time, seams, error.
+
+Reads only attributes and done maps (never image data), so it is instant on a store that
+a run is writing right now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pipeline.store import job_ids, job_info, lock_info, open_store
+
+STATUS_STYLE = {"done": "green", "running": "cyan", "pending": "dim", "failed": "bold red"}
+ERROR_WIDTH = 60
+
+
+def shorten(text: str | None, width: int = ERROR_WIDTH) -> str:
+    """First line of ``text``, cut to ``width`` characters with an ellipsis."""
+    if not text:
+        return ""
+    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def size_cm(info: Mapping[str, Any], sep: str = "x") -> str:
+    """'WxH' in cm at the job's dpi, or '' when size or dpi is unknown."""
+    width, height, dpi = info.get("width"), info.get("height"), info.get("dpi")
+    if not (width and height and dpi):
+        return ""
+    return f"{width / dpi * 2.54:.1f}{sep}{height / dpi * 2.54:.1f}"
+
+
+def seam_text(info: Mapping[str, Any]) -> str:
+    """'repeat / internal max' seam ratios (about 1.0 is invisible)."""
+    seams = info.get("seams") or {}
+    values = [seams.get("repeat"), seams.get("internal_max")]
+    return " / ".join("-" if v is None else f"{v:.2f}" for v in values) if any(v is not None for v in values) else ""
+
+
+def seconds_text(info: Mapping[str, Any]) -> str:
+    seconds = (info.get("timings") or {}).get("seconds")
+    return "" if seconds is None else f"{seconds:,.1f}"
+
+
+def status_table(store: Path, infos: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"weft store {escape(str(store))}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("job", style="bold", no_wrap=True)
+    for name in ("status", "tiles", "size px", "size cm", "seconds", "seams r / i"):
+        table.add_column(name, justify="left" if name == "status" else "right", no_wrap=True)
+    table.add_column("error", style="red", overflow="fold", ratio=1)
+    for info in infos:
+        status = str(info.get("status", "?"))
+        progress = info["progress"]
+        size = f"{info.get('width')}x{info.get('height')}" if info.get("width") else ""
+        table.add_row(
+            escape(str(info.get("job_id"))),
+            f"[{STATUS_STYLE.get(status, 'yellow')}]{escape(status)}[/]",
+            f"{progress['tiles_done']}/{progress['tiles_total']}",
+            size,
+            size_cm(info),
+            seconds_text(info),
+            seam_text(info),
+            escape(shorten(info.get("error"))),
+        )
+    return table
+
+
+def status_command(store: Path, console: Console | None = None) -> int:
+    """Print the jobs of ``store``; exit code 1 when any job failed, else 0."""
+    console = console or Console()
+    root = open_store(store, "r")
+    lock = lock_info(store)
+    if lock is not None:
+        holder = f"written by pid {lock.get('pid', '?')} on {lock.get('host', '?')} since {lock.get('started', '?')}"
+        console.print(f"[cyan]locked[/]: {escape(holder)}", highlight=False)
+    infos = [job_info(root, job_id) for job_id in job_ids(root)]
+    if not infos:
+        console.print(f"no jobs in {escape(str(store))}", highlight=False)
+        return 0
+    console.print(status_table(store, infos))
+    failed = [info for info in infos if info.get("status") == "failed"]
+    for info in failed:  # in full below the table: a narrow terminal squeezes the error column
+        text = escape(f"{info.get('job_id')}: {shorten(info.get('error'), 300)}")
+        console.print(f"[bold red]failed[/] {text}", highlight=False)
+    counts = {s: sum(1 for i in infos if i.get("status") == s) for s in ("done", "running", "pending", "failed")}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n), highlight=False)
+    return 1 if failed else 0

@@ -1,0 +1,50 @@
+"""Shared fixtures: small, generic helpers to make real files in ``tmp_path``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ImageFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def make_image(tmp_path: Path) -> ImageFactory:
+    """Write an image file and return its path.
+
+    ``make_image("a.png", (w, h))`` writes a deterministic RGB gradient; pass ``pixels=``
+    (an array) or ``color=`` for exact content and ``mode=`` to convert before saving.
+    Extra keyword arguments go to ``Image.save`` (``quality=``, ``exif=``...).
+    """
+
+    def make(
+        name: str,
+        size: tuple[int, int] = (64, 48),
+        *,
+        pixels: np.ndarray | None = None,
+        color: Any = None,
+        mode: str | None = None,
+        **save: Any,
+    ) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if pixels is not None:
+            image = Image.fromarray(pixels)
+        elif color is not None:
+            image = Image.new(mode or "RGB", size, color)
+        else:
+            w, h = size
+            x, y = np.meshgrid(np.arange(w), np.arange(h))
+            rgb = np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) % 256], axis=-1)
+            image = Image.fromarray(rgb.astype(np.uint8))
+        if mode is not None and image.mode != mode:
+            image = image.convert(mode)
+        image.save(path, **save)
+        return path
+
+    return make

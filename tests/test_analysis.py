@@ -1,0 +1,111 @@
+"""Input analysis: seam report per repeat type, repeat period by autocorrelation, crop, `weft inspect`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from pipeline.analysis import (
+    crop_to_repeat,
+    design_seam_ratio,
+    detect_period,
+    find_period,
+    inspect_command,
+    period_seam_ratios,
+    seam_report,
+)
+from pipeline.cli import app
+from pipeline.geometry import Repeat
+from pipeline.images import load_rgb
+
+# smooth seamless textures from the seam tests (tests/ is on sys.path, as for conftest's helpers)
+from test_seams import smooth_repeat
+
+# the shared design data sits next to the repository (../shared/data/designs)
+TARTAN = Path(__file__).resolve().parents[2] / "shared" / "data" / "designs" / "tartan_royal_stewart.png"
+needs_tartan = pytest.mark.skipif(not TARTAN.exists(), reason="shared design data not present")
+
+
+@pytest.fixture(scope="module")
+def tartan() -> np.ndarray:
+    return load_rgb(TARTAN)
+
+
+@needs_tartan
+def test_tartan_period_is_half_the_image(tartan: np.ndarray) -> None:
+    """The render holds exactly 2 x 2 setts: the known answer."""
+    height, width = tartan.shape[:2]
+    px, py = detect_period(tartan)
+    assert abs(px - width / 2) <= 2 and abs(py - height / 2) <= 2
+    period = find_period(tartan)
+    assert period.score_x > 0.99 and period.score_y > 0.99
+    assert period.several and period.counts == pytest.approx((2.0, 2.0), abs=0.01)
+    assert crop_to_repeat(tartan, period).shape == (height // 2, width // 2, 3)
+
+
+@needs_tartan
+def test_tartan_is_an_exact_repeat_even_with_a_stripe_edge_on_its_boundary(tartan: np.ndarray) -> None:
+    """Its setts end on a stripe edge, so the local ratio is high; one period in, the same line matches."""
+    period = find_period(tartan)
+    for repeat in Repeat:
+        ref = period_seam_ratios(tartan, repeat, period)
+        assert ref["vertical"] == pytest.approx(1.0) and ref["horizontal"] == pytest.approx(1.0)
+        assert design_seam_ratio(tartan, repeat, period) == pytest.approx(1.0)
+    assert seam_report(tartan)[Repeat.BLOCK] > 2.0
+
+
+@pytest.mark.parametrize(("repeats", "noise"), [((3, 2), 0.0), ((2, 3), 8.0)])
+def test_period_of_a_tiled_texture(repeats: tuple[int, int], noise: float) -> None:
+    tile = smooth_repeat(Repeat.BLOCK, 53, 70, seed=4, sigma=2.0)
+    across, down = repeats
+    img = np.tile(tile, (down, across, 1))
+    img = img + np.random.default_rng(0).normal(0, noise, img.shape)  # scanner noise
+    img += np.linspace(0, 40, img.shape[1])[None, :, None]  # uneven lighting
+    px, py = detect_period(img)
+    assert abs(px - 70) <= 1 and abs(py - 53) <= 1
+    assert crop_to_repeat(img).shape == (53, 70, 3)
+
+
+def test_no_period_in_a_single_repeat() -> None:
+    img = smooth_repeat(Repeat.BLOCK, 120, 160, seed=7)
+    period = find_period(img)
+    assert (period.px, period.py) == (160.0, 120.0)
+    assert not period.several and period.score_x == 0.0
+    assert crop_to_repeat(img, period).shape == img.shape
+    assert np.isnan(period_seam_ratios(img, "block", period)["vertical"])
+    assert design_seam_ratio(img, "block", period) < 1.2
+
+
+def test_seam_report_orders_the_repeat_types() -> None:
+    img = smooth_repeat(Repeat.HALF_DROP, 64, 96, seed=2)
+    report = seam_report(img)
+    assert set(report) == set(Repeat)
+    assert report[Repeat.HALF_DROP] < 1.15 < 1.5 < report[Repeat.BLOCK]
+    odd = np.zeros((63, 95, 3), np.uint8)
+    odd_report = seam_report(odd)
+    assert np.isnan(odd_report[Repeat.HALF_DROP]) and np.isnan(odd_report[Repeat.BRICK])
+    assert odd_report[Repeat.BLOCK] == 1.0
+
+
+@needs_tartan
+def test_inspect_prints_a_table(tartan: np.ndarray) -> None:
+    console = Console(record=True, width=120)
+    inspect_command(TARTAN, None, console)
+    text = console.export_text()
+    for word in ("block", "half-drop", "brick", "seamless", "848.0 x 848.0 px", "2.00 x 2.00 repeats"):
+        assert word in text
+
+
+def test_weft_inspect_command(make_image) -> None:  # type: ignore[no-untyped-def]
+    pixels = np.rint(np.tile(smooth_repeat(Repeat.BLOCK, 40, 50, seed=1), (2, 3, 1))).astype(np.uint8)
+    path = make_image("scan.png", pixels=pixels)
+    result = CliRunner().invoke(app, ["inspect", str(path), "--repeat", "brick"])
+    assert result.exit_code == 0, result.output
+    assert "brick" in result.output and "block" not in result.output
+    assert "50.0 x 40.0 px" in result.output
+    missing = CliRunner().invoke(app, ["inspect", str(path.with_name("nope.png"))])
+    assert missing.exit_code == 1
