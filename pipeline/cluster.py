@@ -2,24 +2,63 @@
 
 * default: an embedded ``LocalCluster`` of worker *processes*, one torch thread each, as many
   as cores (torch's own threading and Dask's would otherwise oversubscribe the cores);
-* ``--scheduler-address`` / ``--scheduler-file``: a cluster someone else started (the sbatch
-  scripts in ``scripts/`` start one and write the scheduler file);
-* ``--cluster slurm|pbs``: dask-jobqueue with settings from ``configs/cluster/<kind>.toml``;
+* ``--scheduler-address`` / ``--scheduler-file``: a cluster someone else started (the batch
+  scripts in ``scripts/`` start one and write the scheduler file); closing the client leaves
+  it running;
+* ``--cluster slurm|pbs``: dask-jobqueue with settings from ``configs/cluster/<kind>.toml``
+  (``[cluster]``: keyword arguments of ``SLURMCluster``/``PBSCluster``, checked here;
+  ``[weft]``: ``jobs``, how many batch jobs when ``--workers`` is not given);
 * ``--device cuda`` locally: dask-cuda's ``LocalCUDACluster``, one worker per GPU, each
   declaring the resource ``GPU=1`` that weft's tasks ask for.
+
+See ``docs/cluster.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError, WeftError
 from pipeline.settings import config_dirs, read_toml
+
+#: Seconds to wait for a scheduler (and, on an external one, for its first worker) by default.
+CONNECT_TIMEOUT = 30.0
+
+JOBQUEUE_KINDS = ("slurm", "pbs")
+
+# Keyword arguments dask-jobqueue (0.8.5 .. 0.9) accepts, by kind. Checked here so that a typo
+# in a config file is an error naming the file, not a TypeError deep inside dask-jobqueue.
+_JOB_KEYS = {
+    "name", "cores", "memory", "processes", "nanny", "protocol", "security", "interface",
+    "death_timeout", "local_directory", "worker_command", "worker_extra_args",
+    "job_extra_directives", "job_script_prologue", "job_directives_skip", "log_directory",
+    "shebang", "python", "job_name", "job_cls", "config_name",
+    # cluster (scheduler side) keywords
+    "n_workers", "silence_logs", "scheduler_options", "shared_temp_directory",
+}  # fmt: skip
+_KIND_KEYS = {
+    "slurm": {"queue", "account", "walltime", "job_cpu", "job_mem"},
+    "pbs": {"queue", "account", "resource_spec", "walltime"},
+}
+_RENAMED = {  # deprecated by dask-jobqueue: say what the key is called now
+    "extra": "worker_extra_args",
+    "job_extra": "job_extra_directives",
+    "env_extra": "job_script_prologue",
+    "header_skip": "job_directives_skip",
+    "project": "account",
+    "dashboard_address": "scheduler_options = { dashboard_address = ... }",
+    "host": "scheduler_options = { host = ... }",
+}
+_LIST_KEYS = {"worker_extra_args", "job_extra_directives", "job_script_prologue", "job_directives_skip"}
+_INT_KEYS = {"cores", "processes", "job_cpu", "n_workers"}
+_WEFT_KEYS = {"jobs"}
 
 
 @dataclass(frozen=True)
@@ -29,9 +68,10 @@ class ClusterOptions:
     scheduler_address: str | None = None
     scheduler_file: Path | None = None
     kind: str = "local"  # local | slurm | pbs
-    workers: int | None = None
+    workers: int | None = None  # local: worker processes (GPUs with cuda); slurm/pbs: batch jobs
     device: str = "auto"  # auto | cpu | cuda
     threads_per_worker: int = 1
+    timeout: float = CONNECT_TIMEOUT  # seconds to reach an external scheduler and see a worker
 
 
 @dataclass(frozen=True)
@@ -61,70 +101,239 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def cluster_config(kind: str) -> dict[str, Any]:
-    """dask-jobqueue keyword arguments from ``configs/cluster/<kind>.toml`` (``[cluster]`` table)."""
+def cluster_file(kind: str) -> Path:
+    """``configs/cluster/<kind>.toml``: the first found in ``config_dirs()`` ($WEFT_CONFIG_DIR first)."""
     for directory in config_dirs():
         path = directory / "cluster" / f"{kind}.toml"
         if path.is_file():
-            data = read_toml(path)
-            table = data.get("cluster")
-            if not isinstance(table, dict):
-                raise ConfigError(f"{path}: needs a [cluster] table of dask-jobqueue options")
-            return table
+            return path
     raise ConfigError(f"no configs/cluster/{kind}.toml found (looked in {', '.join(map(str, config_dirs()))})")
+
+
+def cluster_config(kind: str) -> dict[str, Any]:
+    """dask-jobqueue keyword arguments from ``configs/cluster/<kind>.toml`` (``[cluster]`` table).
+
+    Every key is checked against what ``SLURMCluster``/``PBSCluster`` accept; a wrong one is a
+    :class:`ConfigError` naming the file. ``log_directory`` is created by dask-jobqueue on the
+    submitting host, so ``~`` and ``$VARS`` in it are expanded here; ``local_directory`` and
+    ``job_script_prologue`` are left for the job's shell to expand on the compute node.
+    """
+    path = cluster_file(kind)
+    return _check_cluster_table(kind, path, read_toml(path))
+
+
+def default_jobs(kind: str) -> int:
+    """``[weft] jobs`` of ``configs/cluster/<kind>.toml``: batch jobs to ask for without ``--workers``."""
+    path = cluster_file(kind)
+    weft = read_toml(path).get("weft", {})
+    jobs = weft.get("jobs", 1) if isinstance(weft, dict) else 1
+    return jobs if isinstance(jobs, int) and jobs >= 1 else 1
+
+
+def _check_cluster_table(kind: str, path: Path, data: Mapping[str, Any]) -> dict[str, Any]:
+    if kind not in _KIND_KEYS:
+        raise ConfigError(f"unknown cluster kind {kind!r} (known: local, {', '.join(JOBQUEUE_KINDS)})")
+    extra_tables = sorted(set(data) - {"cluster", "weft"})
+    if extra_tables:
+        raise ConfigError(f"{path}: unknown top-level key(s) {', '.join(extra_tables)} (expected [cluster] and [weft])")
+    table = data.get("cluster")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: needs a [cluster] table of dask-jobqueue options")
+    weft = data.get("weft", {})
+    if not isinstance(weft, dict):
+        raise ConfigError(f"{path}: [weft] must be a table")
+    problems: list[str] = []
+    for key in sorted(set(weft) - _WEFT_KEYS):
+        problems.append(f"[weft] unknown key {key!r} (known: {', '.join(sorted(_WEFT_KEYS))})")
+    if "jobs" in weft and not (isinstance(weft["jobs"], int) and not isinstance(weft["jobs"], bool) and weft["jobs"] >= 1):
+        problems.append("[weft] jobs must be a whole number >= 1")
+    allowed = _JOB_KEYS | _KIND_KEYS[kind]
+    for key in sorted(table):
+        value = table[key]
+        if key in _RENAMED:
+            problems.append(f"[cluster] {key!r} is not accepted: use {_RENAMED[key]}")
+        elif key not in allowed:
+            problems.append(f"[cluster] unknown key {key!r} for --cluster {kind} (known: {', '.join(sorted(allowed))})")
+        elif key in _LIST_KEYS and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            problems.append(f"[cluster] {key} must be a list of strings")
+        elif key in _INT_KEYS and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            problems.append(f"[cluster] {key} must be a whole number >= 1")
+        elif key == "scheduler_options" and not isinstance(value, dict):
+            problems.append("[cluster] scheduler_options must be a table")
+    if not problems:
+        resources = declared_resources(table.get("worker_extra_args", []))
+        if "GPU" in resources and int(table.get("processes", 1)) > 1:
+            problems.append(
+                "[cluster] workers declare GPU but processes > 1: use one worker process per GPU "
+                "(processes = 1, one GPU per job) and ask for more jobs instead"
+            )
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    config = dict(table)
+    if "log_directory" in config:
+        config["log_directory"] = os.path.expandvars(os.path.expanduser(str(config["log_directory"])))
+    return config
+
+
+def declared_resources(worker_args: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """The ``--resources "GPU=1 MEM=1e9"`` a worker command line declares, as a dict."""
+    specs: list[str] = []
+    args = list(worker_args)
+    for i, arg in enumerate(args):
+        if arg == "--resources" and i + 1 < len(args):
+            specs.append(args[i + 1])
+        elif arg.startswith("--resources="):
+            specs.append(arg.split("=", 1)[1])
+    resources: dict[str, float] = {}
+    for spec in specs:
+        for item in spec.replace(",", " ").split():
+            name, _, amount = item.partition("=")
+            try:
+                resources[name] = float(amount)
+            except ValueError:
+                continue
+    return resources
 
 
 @contextlib.contextmanager
 def connect(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
     """Yield (client, info); closes what it started, leaves external clusters running."""
-    from dask.distributed import Client
-
+    if options.device not in {"auto", "cpu", "cuda"}:
+        raise WeftError(f"unknown device {options.device!r} (use auto, cpu or cuda)")
+    if options.scheduler_address and options.scheduler_file:
+        raise WeftError("give --scheduler-address or --scheduler-file, not both")
+    external = bool(options.scheduler_address or options.scheduler_file)
+    if external and options.kind != "local":
+        raise WeftError(f"--cluster {options.kind} starts its own scheduler: drop --scheduler-address/--scheduler-file")
+    if external:
+        with _external(options) as pair:
+            yield pair
+        return
+    if options.kind in JOBQUEUE_KINDS:
+        with _jobqueue(options) as pair:
+            yield pair
+        return
+    if options.kind != "local":
+        raise WeftError(f"unknown cluster kind {options.kind!r} (use local, slurm or pbs)")
     device = options.device
     if device == "auto":
         device = "cuda" if cuda_available() else "cpu"
-    if device == "cuda" and options.kind == "local" and not (options.scheduler_address or options.scheduler_file):
-        if not cuda_available():
-            raise WeftError("--device cuda was asked for, but torch sees no CUDA GPU on this machine")
+    elif device == "cuda" and not cuda_available():
+        raise WeftError(
+            "--device cuda was asked for, but torch sees no CUDA GPU on this machine "
+            "(use --device cpu, or a GPU cluster via --scheduler-file / --cluster slurm|pbs)"
+        )
+    from dask.distributed import Client
+
     threads = options.threads_per_worker
-    if options.scheduler_address or options.scheduler_file:
-        target = options.scheduler_address or str(options.scheduler_file)
-        try:
-            client = (
-                Client(options.scheduler_address, timeout="30s")
-                if options.scheduler_address
-                else Client(scheduler_file=str(options.scheduler_file), timeout="30s")
-            )
-        except (OSError, TimeoutError) as error:
-            raise WeftError(f"cannot reach the Dask scheduler at {target}: {error}") from None
-        with client:
-            yield client, _info(client, device, threads, f"external scheduler {target}")
-        return
-    if options.kind in {"slurm", "pbs"}:
-        with _jobqueue_cluster(options.kind, options.workers or 1) as cluster, Client(cluster) as client:
-            yield client, _info(client, device, threads, f"{options.kind} via dask-jobqueue")
-        return
-    workers = options.workers or default_workers(threads)
-    with _local_cluster(workers, threads, device) as cluster, Client(cluster) as client:
+    with _local_cluster(options.workers, threads, device) as cluster, Client(cluster) as client:
+        workers = len(cluster.workers)
         kind = "LocalCUDACluster" if device == "cuda" else "LocalCluster"
-        yield client, _info(client, device, threads, f"{kind}, {workers} worker process(es) x {threads} thread(s)")
+        unit = "GPU worker process(es)" if device == "cuda" else "worker process(es)"
+        info = _info(client, device, threads, f"{kind}, {workers} {unit} x {threads} thread(s)")
+        yield client, info
 
 
 @contextlib.contextmanager
-def _local_cluster(workers: int, threads: int, device: str) -> Iterator[Any]:
+def _external(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
+    from dask.distributed import Client
+
+    timeout = options.timeout
+    if options.scheduler_file:
+        address = _address_from_file(Path(options.scheduler_file), timeout)
+        target = f"{address} (from {options.scheduler_file})"
+    else:
+        address = str(options.scheduler_address)
+        target = address
+    try:
+        client = Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as error:
+        raise WeftError(
+            f"cannot reach the Dask scheduler at {target} within {timeout:g} s: {error}. "
+            "Is `dask scheduler` running there, and is this host allowed to connect?"
+        ) from None
+    except ValueError as error:
+        raise WeftError(f"invalid Dask scheduler address {address!r}: {error}") from None
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except (TimeoutError, OSError):
+            raise WeftError(
+                f"the Dask scheduler at {target} has no workers (waited {timeout:g} s): "
+                "start `dask worker`/`dask cuda worker` against it, or use scripts/weft-slurm.sbatch"
+            ) from None
+        device = _remote_device(client, options.device, target)
+        yield client, _info(client, device, options.threads_per_worker, f"external scheduler {target}")
+
+
+def _address_from_file(path: Path, timeout: float) -> str:
+    """The ``address`` in a scheduler file, waiting up to ``timeout`` s for it to appear."""
+    deadline = time.monotonic() + timeout
+    last = "it does not exist"
+    while True:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            address = data.get("address") if isinstance(data, dict) else None
+            if isinstance(address, str) and address:
+                return address
+            last = "it has no 'address' (is it a scheduler file written by `dask scheduler --scheduler-file`?)"
+        except FileNotFoundError:
+            last = "it does not exist"
+        except (OSError, ValueError) as error:
+            last = f"it cannot be read: {error}"
+        if time.monotonic() >= deadline:
+            raise WeftError(
+                f"scheduler file {path}: {last} (waited {timeout:g} s; "
+                "start `dask scheduler --scheduler-file` first)"
+            )
+        time.sleep(0.1)
+
+
+def _probe_cuda() -> bool:
+    """Run on a worker: does torch see a CUDA GPU there?"""
+    return cuda_available()
+
+
+def _remote_device(client: Any, device: str, target: str) -> str:
+    """The torch device for tasks on someone else's workers: theirs decides, not this host."""
+    if device == "cpu":
+        return "cpu"
+    workers = _workers(client)
+    gpu_workers = [a for a, w in workers.items() if "GPU" in (w.get("resources") or {})]
+    candidates = gpu_workers or list(workers)  # tasks asking for GPU only land on GPU workers
+    try:
+        seen = client.run(_probe_cuda, workers=candidates)
+    except Exception as error:  # noqa: BLE001 - a worker without weft/torch: say so
+        raise WeftError(f"cannot ask the workers of {target} whether they have CUDA: {error}") from None
+    with_cuda = sum(bool(v) for v in seen.values())
+    if device == "cuda" and with_cuda < len(candidates):
+        raise WeftError(
+            f"--device cuda was asked for, but {len(candidates) - with_cuda} of the {len(candidates)} "
+            f"worker(s) at {target} see no CUDA GPU (start GPU workers with `dask cuda worker`, or use --device cpu)"
+        )
+    return "cuda" if candidates and with_cuda == len(candidates) else "cpu"
+
+
+@contextlib.contextmanager
+def _local_cluster(workers: int | None, threads: int, device: str) -> Iterator[Any]:
     if device == "cuda":
         try:
             from dask_cuda import LocalCUDACluster
         except ImportError:
             raise WeftError("--device cuda needs dask-cuda: pip install 'weft-textile[gpu]'") from None
         with LocalCUDACluster(
-            n_workers=workers if workers else None, threads_per_worker=threads, resources={"GPU": 1}
+            n_workers=workers,  # None: one worker per visible GPU
+            threads_per_worker=threads,
+            resources={"GPU": 1},
+            dashboard_address=":0",
+            silence_logs=40,
         ) as cluster:
             yield cluster
         return
     from dask.distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=workers,
+        n_workers=workers or default_workers(threads),
         threads_per_worker=threads,
         processes=True,
         dashboard_address=":0",
@@ -134,22 +343,50 @@ def _local_cluster(workers: int, threads: int, device: str) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def _jobqueue_cluster(kind: str, jobs: int) -> Iterator[Any]:
+def _jobqueue(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
+    kind = options.kind
+    config = cluster_config(kind)  # config errors first: they need no dask-jobqueue
+    jobs = options.workers or default_jobs(kind)
     try:
         import dask_jobqueue
     except ImportError:
         raise WeftError(f"--cluster {kind} needs dask-jobqueue: pip install 'weft-textile[cluster]'") from None
-    config = cluster_config(kind)
+    gpu = "GPU" in declared_resources(config.get("worker_extra_args", []))
+    device = options.device if options.device != "auto" else ("cuda" if gpu else "cpu")
     cls = dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.PBSCluster
-    with cls(**config) as cluster:
+    from dask.distributed import Client
+
+    try:
+        cluster = cls(**config)
+    except (TypeError, ValueError) as error:
+        raise WeftError(f"{cluster_file(kind)}: dask-jobqueue refused the [cluster] table: {error}") from None
+    with cluster, Client(cluster) as client:
         cluster.scale(jobs=jobs)
-        yield cluster
+        processes = int(config.get("processes", 1))
+        info = _info(
+            client, device, options.threads_per_worker,
+            f"{kind} via dask-jobqueue, {jobs} job(s) x {processes} worker process(es)"
+            + (", GPU=1 each" if gpu else ""),
+        )  # fmt: skip
+        # workers arrive when the batch system starts the jobs: the config says whether they have GPUs
+        yield client, ClusterInfo(
+            dashboard=info.dashboard,
+            workers=info.workers or jobs * processes,
+            gpu=gpu or info.gpu,
+            device=device,
+            threads=info.threads,
+            description=info.description,
+        )
+
+
+def _workers(client: Any) -> dict[str, Any]:
+    if _accepts_n_workers(client):
+        return client.scheduler_info(n_workers=-1).get("workers", {})
+    return client.scheduler_info().get("workers", {})
 
 
 def _info(client: Any, device: str, threads: int, description: str) -> ClusterInfo:
-    workers = client.scheduler_info(n_workers=-1).get("workers", {}) if _accepts_n_workers(client) else (
-        client.scheduler_info().get("workers", {})
-    )  # fmt: skip
+    workers = _workers(client)
     gpu = any("GPU" in (w.get("resources") or {}) for w in workers.values())
     return ClusterInfo(
         dashboard=getattr(client, "dashboard_link", None),

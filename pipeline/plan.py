@@ -16,18 +16,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline import ENGINE_VERSION
-from pipeline.errors import WeftError
+from pipeline.errors import ManifestError, Problem, WeftError
 from pipeline.geometry import Repeat, TileGrid
-from pipeline.manifest import JobSpec, Manifest, load_manifest
+from pipeline.manifest import JobSpec, Manifest, read_manifest
 from pipeline.settings import Settings
 from pipeline.store import LevelLayout
 from pipeline.weights import file_sha256, weights_identity
@@ -134,7 +136,8 @@ class Plan:
     store: Path
     jobs: tuple[JobPlan, ...]
     force: bool = False
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    invalid: dict[str, str] = field(default_factory=dict)  # jobs whose manifest entry or files are broken
+
 
     @property
     def to_run(self) -> tuple[JobPlan, ...]:
@@ -237,25 +240,48 @@ def make_plan(
     cli_settings: Mapping[str, Any] | None = None,
 ) -> Plan:
     """Load the manifest, schedule every job, hash its inputs, and compare with the store."""
-    manifest = load_manifest(
+    manifest, problems = read_manifest(
         manifest_path,
         profile=profile,
         config=config,
         cli_settings=cli_settings,
         allow_outside_root=allow_outside_root,
-        check_images=False,
+        check_images=True,
     )
+    broken = broken_jobs(problems)  # a job's own problems fail that job alone ...
+    if any(p.severity == "error" and job_of(p) is None for p in problems):
+        raise ManifestError(problems)  # ... anything else stops the run before it touches the store
     jobs = manifest.jobs
     if only:
-        known = {job.id for job in jobs}
+        known = {job.id for job in jobs} | set(broken)
         unknown = [job_id for job_id in only if job_id not in known]
         if unknown:
             raise WeftError(f"--only: no job {', '.join(map(repr, unknown))} in {manifest_path}")
         jobs = tuple(job for job in jobs if job.id in only)
+        broken = {job_id: reason for job_id, reason in broken.items() if job_id in only}
     stored = _stored_jobs(store)
     hashes: dict[Path, str] = {}
     plans = [_plan_job(spec, stored.get(spec.id), hashes, force) for spec in jobs]
-    return Plan(manifest=manifest, store=store, jobs=tuple(plans), force=force)
+    return Plan(manifest=manifest, store=store, jobs=tuple(plans), force=force, invalid=broken)
+
+
+_JOB_IN_ITEM = re.compile(r"job '([^']+)'")
+
+
+def job_of(problem: Problem) -> str | None:
+    """The job a manifest problem belongs to (problems name it as "job 'id'"), if any."""
+    match = _JOB_IN_ITEM.search(problem.item or "")
+    return match.group(1) if match else None
+
+
+def broken_jobs(problems: list[Problem]) -> dict[str, str]:
+    """job id -> every error of that job, one per line."""
+    reasons: dict[str, list[str]] = {}
+    for problem in problems:
+        job_id = job_of(problem)
+        if job_id is not None and problem.severity == "error":
+            reasons.setdefault(job_id, []).append(str(problem))
+    return {job_id: "\n".join(lines) for job_id, lines in reasons.items()}
 
 
 def _stored_jobs(store: Path) -> dict[str, dict[str, Any]]:
@@ -329,15 +355,17 @@ def print_plan(plan: Plan, console: Console) -> None:
             f"[{colour}]{job.state}[/]",
             job.spec.repeat.value,
             f"{job.spec.width}x{job.spec.height}",
-            describe_levels(job) if job.state != "failed" else f"[red]{job.error}[/]",
+            describe_levels(job) if job.state != "failed" else f"[red]{escape(job.error or '')}[/]",
             f"{job.tiles_done}/{job.tiles_total}",
             f"{job.megapixel_steps:.1f}",
         )
+    for job_id, reason in plan.invalid.items():
+        table.add_row(job_id, "[red]invalid[/]", "", "", f"[red]{escape(reason)}[/]", "", "")
     console.print(table)
     running = plan.to_run
     work = sum(job.megapixel_steps for job in running)
     skipped = [job for job in plan.jobs if job.state == "done"]
-    failed = [job for job in plan.jobs if job.state == "failed"]
+    failed = [job for job in plan.jobs if job.state == "failed"] + list(plan.invalid)
     console.print(
         f"{len(running)} to run, {len(skipped)} already done (skipped), {len(failed)} failing; "
         f"work ≈ {work:.1f} MP·steps ≈ {work * SECONDS_PER_MEGAPIXEL_STEP / 60:.1f} CPU-core minutes "

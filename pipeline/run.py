@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -64,9 +65,9 @@ class RunOptions:
 
 @dataclass
 class JobOutcome:
-    """What happened to one job in this run."""
+    """What happened to one job in this run (``job`` is None for a job the manifest could not build)."""
 
-    job: JobPlan
+    job: JobPlan | None
     status: str = "pending"
     error: str | None = None
     compute_seconds: float = 0.0
@@ -76,8 +77,29 @@ class JobOutcome:
     seams: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class RunResult:
+    """What a run did, for the CLI's exit code and for benchmarks."""
+
+    outcomes: dict[str, JobOutcome]
+    wall_seconds: float = 0.0  # from the first submitted task to the last finished one
+    compute_seconds: float = 0.0  # summed over tasks, as measured inside them
+    workers: int = 0
+    tasks: int = 0  # tasks submitted (0 when everything was already done)
+    worker_peak_rss: dict[str, int] = field(default_factory=dict)  # bytes, per worker process
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(o.status == "failed" for o in self.outcomes.values()) else 0
+
+
 def run_manifest(options: RunOptions, console: Console) -> int:
     """Run every job that is not done; 0 when all jobs end done, 1 when any failed."""
+    return execute(options, console).exit_code
+
+
+def execute(options: RunOptions, console: Console) -> RunResult:
+    """Plan, lock, compute and record every job that is not done; see :func:`run_manifest`."""
     plan = make_plan(
         options.manifest,
         store=options.store,
@@ -90,16 +112,25 @@ def run_manifest(options: RunOptions, console: Console) -> int:
     )
     print_plan(plan, console)
     outcomes = {job.id: JobOutcome(job) for job in plan.jobs}
+    for job_id, reason in plan.invalid.items():
+        outcomes[job_id] = JobOutcome(None, status="failed", error=reason)
+    result = RunResult(outcomes)
     for job in plan.jobs:
         if job.state == "done":
             outcomes[job.id].status = "skipped"
         elif job.state == "failed":
             outcomes[job.id].status, outcomes[job.id].error = "failed", job.error
-    with store.RunLock(options.store, command=f"weft run {options.manifest}"):
+    with store.RunLock(options.store, command=f"weft run {options.manifest}") as lock:
+        if lock.took_over:
+            console.print(
+                f"[yellow]note[/]: the previous run (pid {lock.took_over.get('pid')}, started "
+                f"{lock.took_over.get('started')}) ended without releasing the store; resuming from its finished tiles",
+                highlight=False,
+            )
         root = store.open_store(options.store, "a")
-        for job in plan.jobs:
-            if job.state == "failed":
-                _record_input_failure(root, job)
+        for job_id, outcome in outcomes.items():
+            if outcome.status == "failed":
+                store.record_failure(root, job_id, outcome.error or "failed", manifest_source=str(plan.manifest.path))
         if plan.to_run:
             cluster = ClusterOptions(
                 scheduler_address=options.scheduler_address,
@@ -111,15 +142,9 @@ def run_manifest(options: RunOptions, console: Console) -> int:
             )
             with connect(cluster) as (client, info):
                 console.print(f"cluster: {info.description}; dashboard: {info.dashboard}", highlight=False)
-                _execute(client, info, plan, root, outcomes, console)
+                _execute(client, info, plan, root, result, console)
     _print_summary(outcomes, console)
-    return 1 if any(o.status == "failed" for o in outcomes.values()) else 0
-
-
-def _record_input_failure(root: Any, job: JobPlan) -> None:
-    """A job whose inputs cannot be read fails alone; the store says why (and nothing else is touched)."""
-    if job.spec.id in store.job_ids(root):
-        store.set_job_status(root, job.spec.id, "failed", error=job.error)
+    return result
 
 
 def _provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any]:
@@ -303,11 +328,18 @@ def _chunk_shape(level: LevelPlan) -> tuple[int, int]:
     return -(-level.height // level.core), -(-level.width // level.core)
 
 
-def _execute(
-    client: Any, info: ClusterInfo, plan: Plan, root: Any, outcomes: dict[str, JobOutcome], console: Console
-) -> None:
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes (run on each worker)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _execute(client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunResult, console: Console) -> None:
     from dask.distributed import as_completed
 
+    outcomes = result.outcomes
+    wall_started = time.perf_counter()
     graph = _Graph(client, info, plan)
     for job in plan.to_run:
         outcome = outcomes[job.id]
@@ -315,8 +347,7 @@ def _execute(
             thumbs = _thumbnails(job, plan.manifest.limits.max_input_pixels)
         except WeftError as error:
             outcome.status, outcome.error = "failed", str(error)
-            if job.id in store.job_ids(root):
-                store.set_job_status(root, job.id, "failed", error=str(error))
+            store.record_failure(root, job.id, str(error))
             continue
         layouts = [level.layout() for level in job.levels]
         store.prepare_job(
@@ -334,7 +365,6 @@ def _execute(
     for job_id, outcome in outcomes.items():
         if outcome.status == "running" and not remaining.get(job_id):
             _finish_job(plan, root, outcome)  # everything was already done: just record it
-    wall_started = time.perf_counter()
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -364,12 +394,17 @@ def _execute(
                 progress.advance(jobs_bar)
                 if outcome.status == "running":
                     _finish_job(plan, root, outcome)
-    outcomes_wall = time.perf_counter() - wall_started
-    compute = sum(o.compute_seconds for o in outcomes.values())
+    result.wall_seconds = time.perf_counter() - wall_started
+    result.compute_seconds = sum(o.compute_seconds for o in outcomes.values())
+    result.workers = info.workers
+    result.tasks = len(graph.futures) + len(graph.targets)
+    result.worker_peak_rss = client.run(_peak_rss)
     if graph.futures:
+        peak = max(result.worker_peak_rss.values(), default=0) / 2**20
         console.print(
-            f"wall {outcomes_wall:.1f} s for {compute:.1f} s of task compute on {info.workers} worker(s) "
-            f"(ideal {compute / max(1, info.workers):.1f} s)",
+            f"wall {result.wall_seconds:.1f} s for {result.compute_seconds:.1f} s of task compute on "
+            f"{info.workers} worker(s) (ideal {result.compute_seconds / max(1, info.workers):.1f} s); "
+            f"worker peak memory {peak:.0f} MiB",
             highlight=False,
         )
 
@@ -387,11 +422,13 @@ def _finish_job(plan: Plan, root: Any, outcome: JobOutcome) -> None:
     from pipeline.seams import boundary_seam_ratio, repeat_seam_ratio, tile_boundary_lines
 
     job = outcome.job
+    assert job is not None
     image = store.level_array(str(plan.store), job.id)[...]
     final = job.levels[-1]
     seams = {"repeat": round(float(repeat_seam_ratio(image, job.spec.repeat)), 4)}
     if final.tiled and final.chunks > 1:
-        ratios = boundary_seam_ratio(image, tile_boundary_lines(final.tile_grid(job.spec.repeat)))
+        lines = tile_boundary_lines(final.tile_grid(job.spec.repeat))
+        ratios = boundary_seam_ratio(image, lines, repeat=job.spec.repeat)
         seams["internal_max"] = round(float(max(ratios.values())), 4) if ratios else 1.0
     write_pyramid(str(plan.store), job.id)
     outcome.seconds = time.time() - outcome.started
@@ -413,15 +450,14 @@ def _print_summary(outcomes: dict[str, JobOutcome], console: Console) -> None:
         table.add_column(column)
     colours = {"done": "green", "skipped": "green", "failed": "red"}
     for job_id, outcome in outcomes.items():
-        spec = outcome.job.spec
         colour = colours.get(outcome.status, "yellow")
         table.add_row(
             job_id,
             f"[{colour}]{outcome.status}[/]",
-            f"{spec.width}x{spec.height}",
+            f"{outcome.job.spec.width}x{outcome.job.spec.height}" if outcome.job else "",
             f"{outcome.seconds:.1f}" if outcome.status == "done" else "",
             f"{outcome.seams['repeat']:.3f}" if "repeat" in outcome.seams else "",
             f"{outcome.seams['internal_max']:.3f}" if "internal_max" in outcome.seams else "",
-            (outcome.error or "")[:200],
+            escape((outcome.error or "")[:300]),
         )
     console.print(table)

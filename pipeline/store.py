@@ -266,9 +266,11 @@ class RunLock:
     """Exclusive right to write a store, held for one ``weft run`` (``with RunLock(path, cmd):``).
 
     The lock is a plain JSON file ``<store>/.weft-lock`` created atomically (hard link of a
-    private temp file), so two runs can never both believe they hold it. A lock whose holder
-    is gone is *not* broken silently: the error explains why it is stale and how to clear it
-    (``weft unlock STORE``, i.e. :func:`break_lock`), because a wrong guess corrupts a store.
+    private temp file), so two runs can never both believe they hold it. A lock left by a run
+    that died *on this host* (its pid is gone: a kill, an OOM, a reboot) is taken over, so
+    the next night's run resumes by itself; :attr:`took_over` then holds what it said. Any
+    other stale lock (another host, unreadable) is *not* guessed about: the error explains why
+    it looks stale and how to clear it (``weft unlock STORE``, i.e. :func:`break_lock`).
     """
 
     def __init__(self, path: PathLike, command: str, *, stale_after_hours: float = STALE_AFTER_HOURS) -> None:
@@ -277,6 +279,7 @@ class RunLock:
         self.stale_after_hours = stale_after_hours
         self.info: dict[str, Any] | None = None
         self.root: zarr.Group | None = None
+        self.took_over: dict[str, Any] | None = None
 
     def __enter__(self) -> RunLock:
         self.root = open_store(self.path, "a")
@@ -294,7 +297,11 @@ class RunLock:
             try:
                 os.link(temp, lock)
             except FileExistsError:
-                raise self._refusal() from None
+                self._take_over_dead_holder(lock)
+                try:
+                    os.link(temp, lock)
+                except FileExistsError:
+                    raise self._refusal() from None
             except OSError:  # file systems without hard links: exclusive create instead
                 fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -307,6 +314,21 @@ class RunLock:
             temp.unlink(missing_ok=True)
         self.info = info
         return self
+
+    def _take_over_dead_holder(self, lock: Path) -> None:
+        """Move aside a lock whose holder died on this host (atomic rename: one contender wins)."""
+        info = lock_info(self.path) or {}
+        if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+            return
+        if _pid_alive(info["pid"]):
+            return
+        aside = self.path / f"{LOCK_NAME}.stale.{uuid.uuid4().hex}"
+        try:
+            os.rename(lock, aside)
+        except FileNotFoundError:
+            return  # another run took it over first; the retry will find its live lock
+        aside.unlink(missing_ok=True)
+        self.took_over = info
 
     def _refusal(self) -> StoreError:
         info = lock_info(self.path) or {}
@@ -466,6 +488,20 @@ def set_job_status(
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     group = job_group(_as_root(root_or_path, "a"), job_id)
     group.attrs.update(to_json({**attrs, "status": status, "error": error}, f"job {job_id}"))
+
+
+def record_failure(root_or_path: zarr.Group | PathLike, job_id: str, error: str, **attrs: Any) -> None:
+    """Mark a job failed, creating an empty record when the store has never seen it.
+
+    Used for jobs whose input is broken before any work starts: the store says why, and a job
+    that finished in an earlier run keeps its arrays (nothing already done is lost).
+    """
+    _check_job_id(job_id)
+    root = _as_root(root_or_path, "a")
+    jobs = root.require_group("jobs")
+    if job_id not in jobs:
+        jobs.create_group(job_id, attributes=to_json({**attrs, "job_id": job_id, "job_key": None, "levels": []}))
+    set_job_status(root, job_id, "failed", error=error)
 
 
 def job_layout(root_or_path: zarr.Group | PathLike, job_id: str) -> list[LevelLayout]:

@@ -22,6 +22,7 @@ from pipeline.store import (
     LevelLayout,
     RunLock,
     break_lock,
+    lock_info,
     chunk_done,
     done_map,
     is_finished,
@@ -267,14 +268,21 @@ def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
         pass
 
 
-def test_lock_of_a_dead_pid_is_stale_and_can_be_broken(tmp_path: Path) -> None:
+def test_lock_of_a_run_that_died_on_this_host_is_taken_over(tmp_path: Path) -> None:
     store = tmp_path / "s.zarr"
     pid = _dead_pid()
     _write_lock(store, pid=pid, host=socket.gethostname(), started="2026-01-01T00:00:00+00:00", command="weft run x")
-    with pytest.raises(StoreError, match=rf"stale lock: pid {pid} is no longer running.*weft unlock {store}"):
-        with RunLock(store, "weft run y"):
-            pass
-    assert break_lock(store)["pid"] == pid
+    with RunLock(store, "weft run y") as lock:
+        assert lock.took_over is not None and lock.took_over["pid"] == pid
+        assert lock_info(store)["command"] == "weft run y"
+    assert not (store / LOCK_NAME).exists()
+    assert not list(store.glob(f"{LOCK_NAME}*")), "no stale copy is left behind"
+
+
+def test_break_lock_removes_any_lock(tmp_path: Path) -> None:
+    store = tmp_path / "s.zarr"
+    _write_lock(store, pid=1, host="node-17", started="2026-01-01T00:00:00+00:00", command="weft run x")
+    assert break_lock(store)["host"] == "node-17"
     assert break_lock(store) is None
     with RunLock(store, "weft run y"):
         pass
