@@ -271,6 +271,26 @@ def status(store: Annotated[Path, typer.Argument(help="zarr store written by `we
 
 
 @app.command()
+def unlock(store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")]) -> None:
+    """Remove STORE's run lock left by a run that was killed; only when no `weft run` uses it."""
+    from pipeline.store import break_lock
+
+    try:
+        removed = break_lock(store)
+    except WeftError as error:
+        _fail(error)
+    if removed is None:
+        out.print(f"no lock on {escape(str(store))}", highlight=False)
+        return
+    out.print(
+        f"removed the lock on {escape(str(store))}: pid {removed.get('pid', '?')} on host "
+        f"{escape(str(removed.get('host', '?')))}, started {escape(str(removed.get('started', '?')))}, "
+        f"command: {escape(str(removed.get('command', '?')))}",
+        highlight=False,
+    )
+
+
+@app.command()
 def export(
     store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")],
     job_ids: Annotated[Optional[list[str]], typer.Argument(help="Jobs to export (default: all finished).")] = None,

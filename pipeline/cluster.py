@@ -21,15 +21,28 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError, WeftError
 from pipeline.settings import config_dirs, read_toml
 
-#: Seconds to wait for a scheduler (and, on an external one, for its first worker) by default.
+#: Seconds to wait for a scheduler (and, on an external one, for its first worker) by default;
+#: ``$WEFT_CONNECT_TIMEOUT`` overrides it (e.g. when workers are still queued in the batch system).
 CONNECT_TIMEOUT = 30.0
+
+
+def connect_timeout() -> float:
+    """``$WEFT_CONNECT_TIMEOUT`` seconds if set (and positive), else :data:`CONNECT_TIMEOUT`."""
+    raw = os.environ.get("WEFT_CONNECT_TIMEOUT", "")
+    if not raw:
+        return CONNECT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"WEFT_CONNECT_TIMEOUT must be a number of seconds, not {raw!r}") from None
+    return value if value > 0 else CONNECT_TIMEOUT
 
 JOBQUEUE_KINDS = ("slurm", "pbs")
 
@@ -71,7 +84,7 @@ class ClusterOptions:
     workers: int | None = None  # local: worker processes (GPUs with cuda); slurm/pbs: batch jobs
     device: str = "auto"  # auto | cpu | cuda
     threads_per_worker: int = 1
-    timeout: float = CONNECT_TIMEOUT  # seconds to reach an external scheduler and see a worker
+    timeout: float = field(default_factory=connect_timeout)  # seconds to reach an external scheduler, see a worker
 
 
 @dataclass(frozen=True)
@@ -145,7 +158,7 @@ def _check_cluster_table(kind: str, path: Path, data: Mapping[str, Any]) -> dict
     problems: list[str] = []
     for key in sorted(set(weft) - _WEFT_KEYS):
         problems.append(f"[weft] unknown key {key!r} (known: {', '.join(sorted(_WEFT_KEYS))})")
-    if "jobs" in weft and not (isinstance(weft["jobs"], int) and not isinstance(weft["jobs"], bool) and weft["jobs"] >= 1):
+    if "jobs" in weft and not _whole(weft["jobs"]):
         problems.append("[weft] jobs must be a whole number >= 1")
     allowed = _JOB_KEYS | _KIND_KEYS[kind]
     for key in sorted(table):
@@ -156,7 +169,7 @@ def _check_cluster_table(kind: str, path: Path, data: Mapping[str, Any]) -> dict
             problems.append(f"[cluster] unknown key {key!r} for --cluster {kind} (known: {', '.join(sorted(allowed))})")
         elif key in _LIST_KEYS and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             problems.append(f"[cluster] {key} must be a list of strings")
-        elif key in _INT_KEYS and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        elif key in _INT_KEYS and not _whole(value):
             problems.append(f"[cluster] {key} must be a whole number >= 1")
         elif key == "scheduler_options" and not isinstance(value, dict):
             problems.append("[cluster] scheduler_options must be a table")
@@ -173,6 +186,10 @@ def _check_cluster_table(kind: str, path: Path, data: Mapping[str, Any]) -> dict
     if "log_directory" in config:
         config["log_directory"] = os.path.expandvars(os.path.expanduser(str(config["log_directory"])))
     return config
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def declared_resources(worker_args: list[str] | tuple[str, ...]) -> dict[str, float]:
@@ -358,7 +375,7 @@ def _jobqueue(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
 
     try:
         cluster = cls(**config)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OSError) as error:  # e.g. an unknown interface, an unwritable log_directory
         raise WeftError(f"{cluster_file(kind)}: dask-jobqueue refused the [cluster] table: {error}") from None
     with cluster, Client(cluster) as client:
         cluster.scale(jobs=jobs)

@@ -70,7 +70,7 @@ class VGGFeatures(nn.Module):
             block, index = int(name[4]), int(name[6])
             if index == 1 and block > 1:
                 x = functional.max_pool2d(x, 2) if self.pooling == "max" else functional.avg_pool2d(x, 2)
-            x = torch.relu(conv(pad(x)))
+            x = torch.relu_(conv(pad(x)))  # in place: conv's backward needs its input, not its output
             if name in wanted:
                 features[name] = x
             if name == last:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -88,13 +89,20 @@ def _ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is a clear error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        from pipeline.errors import WeftError
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is a clear error.
 
-        raise WeftError("--device cuda was asked for, but torch sees no CUDA GPU on this machine")
+    On CUDA, deterministic algorithms are switched on (same seed, same GPU: same bytes).
+    """
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            from pipeline.errors import WeftError
+
+            raise WeftError("--device cuda was asked for, but torch sees no CUDA GPU on this machine")
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS determinism
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
     return torch.device(device)
 
 

@@ -75,9 +75,11 @@ def _prepare_torch(device: str, threads: int) -> Any:
     """Fix torch's thread count (results must not depend on the worker layout) and pick the device."""
     import torch
 
+    from pipeline.stylize import resolve_device
+
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-    return torch.device(device)
+    return resolve_device(device)
 
 
 @lru_cache(maxsize=8)

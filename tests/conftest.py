@@ -48,3 +48,19 @@ def make_image(tmp_path: Path) -> ImageFactory:
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, Any]:
+    """(manifest, store, RunResult) of one uninterrupted ``weft run`` of pipeline_helpers.JOBS.
+
+    Shared by every end-to-end test of the session (tests/test_pipeline.py, tests/test_reliability.py):
+    runs that are killed, interrupted or starved of disk must end byte-identical to it. Read it, never
+    write into it (copy the store first).
+    """
+    from pipeline_helpers import JOBS, run, write_manifest
+
+    folder = tmp_path_factory.mktemp("baseline")
+    manifest = write_manifest(folder, JOBS)
+    store = folder / "out.zarr"
+    return manifest, store, run(manifest, store)

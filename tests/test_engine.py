@@ -206,3 +206,16 @@ def test_a_pickle_is_never_executed(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="not a loadable weights file"):
         load_weights(str(evil))
     assert not marker.exists()
+
+
+def test_adam_optimiser_lowers_the_loss(wave: np.ndarray) -> None:
+    from pipeline.stylize import Problem, compute_style_targets, optimise, to_caffe
+
+    design = resize_uint8(load_rgb(DESIGNS / "morris_snakeshead.jpg"), "block", (64, 64))
+    settings = TINY.model_copy(update={"optimizer": "adam", "learning_rate": 4.0})
+    model = get_model(settings.weights, "cpu")
+    targets = compute_style_targets(model, [(wave, 1.0)], (64, 64), settings, torch.device("cpu"))
+    problem = Problem(to_caffe(design), targets, None, Repeat.BLOCK, Repeat.BLOCK)
+    seen: list[float] = []
+    optimise(model, problem, to_caffe(design), settings, 30, torch.device("cpu"), lambda i, n, l: seen.append(l["total"]))
+    assert len(seen) == 30 and seen[-1] < 0.8 * seen[0]

@@ -8,108 +8,21 @@ resuming after a kill, independence from the worker count, and failing one job a
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
 import zarr
-from rich.console import Console
+from pipeline_helpers import JOBS, _start_weft, _tiles_done, _wait_for, chunk_files, pixels, run, write_manifest
 
-from pipeline.run import RunOptions, RunResult, execute
+from pipeline.run import RunResult
 from pipeline.seams import repeat_seam_ratio
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
-WEFT = Path(sys.executable).with_name("weft")
-
-PROFILE = """\
-extends = "demo"
-description = "tests: a 64 px coarse pass refined in 64 px tiles"
-
-[settings]
-coarse_size = 64
-scales = 1
-iterations = 8
-refine_iterations = 4
-tile_size = 64
-halo = 16
-overlap = 8
-"""
-
-JOBS = {
-    "tartan": ("designs/royal_stewart_sett.png", "kiss", "block"),
-    "strawberry": ("designs/morris_strawberry_thief.jpg", "wave", "half-drop"),
-    "snakeshead": ("designs/morris_snakeshead.jpg", "wave", "brick"),
-}
-
-
-def write_manifest(folder: Path, jobs: dict[str, tuple[str, str, str]], extra: dict[str, str] | None = None) -> Path:
-    """A manifest in ``folder`` over copies of the demo images, every output 128 x 128."""
-    for sub in ("designs", "styles"):
-        if not (folder / sub).exists():
-            shutil.copytree(ROOT / "manifests" / sub, folder / sub)
-    (folder / "tiny.toml").write_text(PROFILE)
-    lines = [
-        '[[styles]]\nid = "wave"\npath = "styles/hokusai_great_wave.jpg"\nlicense = "Public domain"\n'
-        'attribution = "Katsushika Hokusai, The Great Wave"\n',
-        '[[styles]]\nid = "kiss"\npath = "styles/klimt_the_kiss.jpg"\nlicense = "Public domain"\n'
-        'attribution = "Gustav Klimt, The Kiss"\n',
-    ]
-    for job_id, (design, style, repeat) in jobs.items():
-        more = (extra or {}).get(job_id, "")
-        lines.append(
-            f'[[jobs]]\nid = "{job_id}"\ndesign = "{design}"\nstyle = "{style}"\nrepeat = "{repeat}"\n'
-            f"size = [128, 128]\nseed = 3\n{more}\n"
-        )
-    path = folder / "manifest.toml"
-    path.write_text("\n".join(lines))
-    return path
-
-
-def run(manifest: Path, store: Path, workers: int = 2, **options: object) -> RunResult:
-    return execute(
-        RunOptions(
-            manifest=manifest, store=store, config=manifest.parent / "tiny.toml", workers=workers, device="cpu",
-            **options,
-        ),  # type: ignore[arg-type]
-        Console(file=open(os.devnull, "w"), width=200),  # noqa: SIM115 - closed with the process
-    )
-
-
-def pixels(store: Path) -> dict[str, bytes]:
-    """Every image array of every job (final and per level), as bytes."""
-    root = zarr.open_group(str(store), mode="r")
-    found = {}
-    for job_id in root["jobs"]:
-        job = root["jobs"][job_id]
-        if "image" in job:
-            found[f"{job_id}/image"] = job["image"][...].tobytes()
-        for level in job.get("levels", {}):
-            if "image" in job["levels"][level]:  # the last level's image is the job's `image`
-                found[f"{job_id}/levels/{level}"] = job["levels"][level]["image"][...].tobytes()
-    return found
-
-
-def chunk_files(store: Path, job_id: str) -> dict[str, tuple[int, bytes]]:
-    """(mtime_ns, bytes) of each chunk file of a job's final image: unchanged means untouched."""
-    folder = store / "jobs" / job_id / "image" / "c"
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, RunResult]:
-    folder = tmp_path_factory.mktemp("baseline")
-    manifest = write_manifest(folder, JOBS)
-    store = folder / "out.zarr"
-    result = run(manifest, store)
-    return manifest, store, result
+# `baseline` (an uninterrupted run of JOBS, shared by the whole session) is in conftest.py
 
 
 def test_run_writes_seamless_tiles_with_full_provenance(baseline: tuple[Path, Path, RunResult]) -> None:
@@ -178,31 +91,10 @@ def test_changed_setting_recomputes_only_that_job(baseline: tuple[Path, Path, Ru
     assert pixels(copy)["strawberry/image"] != pixels(store)["strawberry/image"]
 
 
-def _wait_for(condition, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for the run")
 
 
-def _tiles_done(store: Path) -> int:
-    try:
-        root = zarr.open_group(str(store), mode="r")
-        return sum(
-            int(np.count_nonzero(root["jobs"][j]["levels"]["1"]["tiles_done"][...]))
-            for j in root["jobs"]
-            if "levels" in root["jobs"][j] and "1" in root["jobs"][j]["levels"]
-        )
-    except Exception:  # noqa: BLE001 - the store is being created while we look
-        return 0
 
 
-def _start_weft(manifest: Path, store: Path) -> subprocess.Popen[bytes]:
-    command = [str(WEFT), "run", str(manifest), "--store", str(store), "--config", str(manifest.parent / "tiny.toml"),
-               "--workers", "2", "--device", "cpu"]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def test_run_killed_midway_resumes_to_identical_bytes(baseline: tuple[Path, Path, RunResult], tmp_path: Path) -> None:
@@ -264,3 +156,15 @@ def test_a_broken_input_fails_its_job_alone(baseline: tuple[Path, Path, RunResul
     assert "truncated.jpg" in root["jobs"]["truncated"].attrs["error"]
     assert root["jobs"]["missing"].attrs["status"] == "failed"
     assert pixels(target)["tartan/image"] == pixels(store)["tartan/image"]
+
+
+def test_force_recomputes_unchanged_jobs_to_the_same_bytes(
+    baseline: tuple[Path, Path, RunResult], tmp_path: Path
+) -> None:
+    manifest, store, _ = baseline
+    copy = tmp_path / "forced.zarr"
+    shutil.copytree(store, copy)
+    result = run(manifest, copy, force=True, only=("tartan",))
+    assert result.exit_code == 0 and result.tasks > 0
+    assert [o.job.state for o in result.outcomes.values() if o.job] == ["forced"]
+    assert pixels(copy) == pixels(store)
