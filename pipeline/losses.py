@@ -87,8 +87,9 @@ def seam_fade_mask(
     window: tuple[int, int, int, int],
     band: float,
     frame_origin: tuple[int, int] = (0, 0),
+    floor: float = 0.0,
 ) -> np.ndarray:
-    """Content weight per pixel of a window: 0 on the repeat's seams, rising smoothly to 1 ``band`` px inside.
+    """Weight per pixel of a window: ``floor`` on the repeat's seams, rising smoothly to 1 ``band`` px inside.
 
     Most scanned designs do not repeat exactly, so the content target itself has a step at the
     seam. Fading the content loss out there lets the style loss and lattice padding knit the edges.
@@ -105,4 +106,5 @@ def seam_fade_mask(
     # distance in pixels from the pixel centre to the nearest design edge
     dist = np.minimum(np.minimum(sx + 0.5, width - sx - 0.5), np.minimum(sy + 0.5, height - sy - 0.5))
     t = np.clip(dist / band, 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep
+    ramp = t * t * (3.0 - 2.0 * t)  # smoothstep
+    return (floor + (1.0 - floor) * ramp).astype(np.float32)

@@ -251,7 +251,8 @@ def make_plan(
     broken = broken_jobs(problems)  # a job's own problems fail that job alone ...
     if any(p.severity == "error" and job_of(p) is None for p in problems):
         raise ManifestError(problems)  # ... anything else stops the run before it touches the store
-    jobs = manifest.jobs
+    # a job with any problem of its own does not run, even where one entry of it was valid (a duplicate id)
+    jobs = tuple(job for job in manifest.jobs if job.id not in broken)
     if only:
         known = {job.id for job in jobs} | set(broken)
         unknown = [job_id for job_id in only if job_id not in known]

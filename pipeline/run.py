@@ -4,20 +4,33 @@ Graph per job: style targets (shared across jobs by style and scale) -> coarse p
 per refinement level, one task per tile (depending only on the previous level's chunks its
 halo reads) -> one stitch task per chunk (depending on the tiles that cover it). Finished
 tiles and chunks are not submitted again; a failing job is reported and the others go on.
+
+Faults that are not one job's (see docs/operations.md): a store that cannot be written (disk
+full, read-only) stops the whole run with one clear error, since every job would fail the same
+way; Ctrl-C, or SIGTERM from a batch scheduler, stops it cleanly (cluster closed, lock released,
+interrupted jobs marked pending) and says how to resume. Nothing half-written is ever marked done.
 """
 
 from __future__ import annotations
 
+import errno
 import platform
+import shlex
+import signal
+import sys
+import threading
 import time
 import traceback
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from distributed.diagnostics.plugin import WorkerPlugin
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -25,7 +38,7 @@ from rich.table import Table
 
 from pipeline import ENGINE_VERSION, __version__, store
 from pipeline.cluster import ClusterInfo, ClusterOptions, connect
-from pipeline.errors import WeftError
+from pipeline.errors import StoreError, WeftError
 from pipeline.plan import JobPlan, LevelPlan, Plan, make_plan, print_plan
 from pipeline.tasks import (
     JobContext,
@@ -37,10 +50,15 @@ from pipeline.tasks import (
     style_targets_task,
     targets_key,
     tile_task,
+    worker_stats,
 )
 
 #: How often a failing task is retried (a lost worker does not count: Dask reschedules that).
 RETRIES = 2
+#: OS errors that mean the store cannot be written at all: they stop the run instead of failing jobs one by one.
+STORE_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+#: Exit status of a run stopped by SIGTERM (128 + 15, the shell's convention); Ctrl-C gives 130.
+EXIT_TERMINATED = 143
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,9 @@ class RunResult:
     workers: int = 0
     tasks: int = 0  # tasks submitted (0 when everything was already done)
     worker_peak_rss: dict[str, int] = field(default_factory=dict)  # bytes, per worker process
+    task_counts: dict[str, int] = field(default_factory=dict)  # tasks submitted, by kind: targets, coarse, tile, ...
+    #: per worker: tasks it computed by kind, model loads, cached inputs (pipeline.tasks.worker_stats)
+    worker_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -99,7 +120,12 @@ def run_manifest(options: RunOptions, console: Console) -> int:
 
 
 def execute(options: RunOptions, console: Console) -> RunResult:
-    """Plan, lock, compute and record every job that is not done; see :func:`run_manifest`."""
+    """Plan, lock, compute and record every job that is not done; see :func:`run_manifest`.
+
+    Raises :class:`WeftError` for a manifest that cannot run at all (before the store is touched),
+    a store that is locked or cannot be written; ``KeyboardInterrupt`` after a clean stop on
+    Ctrl-C, ``SystemExit(143)`` after one on SIGTERM.
+    """
     plan = make_plan(
         options.manifest,
         store=options.store,
@@ -120,7 +146,7 @@ def execute(options: RunOptions, console: Console) -> RunResult:
             outcomes[job.id].status = "skipped"
         elif job.state == "failed":
             outcomes[job.id].status, outcomes[job.id].error = "failed", job.error
-    with store.RunLock(options.store, command=f"weft run {options.manifest}") as lock:
+    with _sigterm_stops_the_run(), store.RunLock(options.store, command=_command_line(options)) as lock:
         if lock.took_over:
             console.print(
                 f"[yellow]note[/]: the previous run (pid {lock.took_over.get('pid')}, started "
@@ -128,23 +154,142 @@ def execute(options: RunOptions, console: Console) -> RunResult:
                 highlight=False,
             )
         root = store.open_store(options.store, "a")
-        for job_id, outcome in outcomes.items():
-            if outcome.status == "failed":
-                store.record_failure(root, job_id, outcome.error or "failed", manifest_source=str(plan.manifest.path))
-        if plan.to_run:
-            cluster = ClusterOptions(
-                scheduler_address=options.scheduler_address,
-                scheduler_file=options.scheduler_file,
-                kind=options.cluster,
-                workers=options.workers,
-                device=options.device,
-                threads_per_worker=options.threads_per_worker,
-            )
-            with connect(cluster) as (client, info):
-                console.print(f"cluster: {info.description}; dashboard: {info.dashboard}", highlight=False)
-                _execute(client, info, plan, root, result, console)
+        try:
+            _record_invalid(root, plan, outcomes)
+            if plan.to_run:
+                cluster = ClusterOptions(
+                    scheduler_address=options.scheduler_address,
+                    scheduler_file=options.scheduler_file,
+                    kind=options.cluster,
+                    workers=options.workers,
+                    device=options.device,
+                    threads_per_worker=options.threads_per_worker,
+                )
+                with connect(cluster) as (client, info):
+                    console.print(f"cluster: {info.description}; dashboard: {info.dashboard}", highlight=False)
+                    if _owns_workers(options):
+                        client.register_plugin(IgnoreInterrupts())
+                    _execute(client, info, plan, root, result, console)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (see _sigterm_stops_the_run); the cluster is closed
+            _interrupted(root, outcomes, options, console, terminated=isinstance(stop, Terminated))
+            if isinstance(stop, Terminated):
+                raise SystemExit(EXIT_TERMINATED) from None
+            raise
+        except OSError as error:  # written on the client: job folders, attributes, pyramids
+            fault = store_fault(options.store, error)
+            if fault is None:
+                raise
+            _stopped(outcomes, console)
+            raise fault from None
+        except StoreError:  # e.g. raised by _execute when a worker could not write
+            _stopped(outcomes, console)
+            raise
     _print_summary(outcomes, console)
     return result
+
+
+def _command_line(options: RunOptions) -> str:
+    """The command that started this run (for the lock, and to say how to resume)."""
+    argv = sys.argv
+    if argv and Path(argv[0]).name in {"weft", "__main__.py"} and "run" in argv[1:]:
+        return shlex.join(["weft", *argv[1:]])
+    return shlex.join(["weft", "run", str(options.manifest), "--store", str(options.store)])
+
+
+def _owns_workers(options: RunOptions) -> bool:
+    """True when this run starts its own LocalCluster (its workers are its children)."""
+    return options.cluster == "local" and not options.scheduler_address and not options.scheduler_file
+
+
+def _record_invalid(root: Any, plan: Plan, outcomes: dict[str, JobOutcome]) -> None:
+    """Record in the store every job that failed before any work (its manifest entry or files are broken)."""
+    for job_id, outcome in outcomes.items():
+        if outcome.status != "failed":
+            continue
+        if not store.is_valid_job_id(job_id):  # it cannot name a folder: the summary is all there is
+            outcome.error = f"{outcome.error}\n(not recorded in the store: the id cannot be a folder name)"
+            continue
+        store.record_failure(root, job_id, outcome.error or "failed", manifest_source=str(plan.manifest.path))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's time limit, ``scancel``, ``kill``): stop like Ctrl-C, exit 143."""
+
+
+@contextmanager
+def _sigterm_stops_the_run() -> Iterator[None]:
+    """While the run holds the store, SIGTERM unwinds it like Ctrl-C (lock released, cluster closed).
+
+    Without this, a scheduler's SIGTERM would kill the run on the spot and leave its lock behind;
+    on a shared file system the next night's run, on another node, would then be refused.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class IgnoreInterrupts(WorkerPlugin):
+    """Worker plugin for the workers a run starts itself: Ctrl-C is the client's to handle.
+
+    A Ctrl-C in a terminal reaches the whole process group; the workers would die with a
+    traceback each while the client is closing them. They ignore SIGINT instead, and the
+    client closes the cluster cleanly. (Never registered on someone else's workers.)
+    """
+
+    name = "weft-ignore-interrupts"
+
+    def setup(self, worker: Any) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def store_fault(path: Path | str, error: BaseException | None) -> StoreError | None:
+    """A clear StoreError when ``error`` means the store cannot be written at all (disk full, read-only)."""
+    if not isinstance(error, OSError) or error.errno not in STORE_FAULTS:
+        return None
+    reason = error.strerror or errno.errorcode.get(error.errno or 0, str(error))
+    return StoreError(
+        f"cannot write to store {path}: {reason}. The run stopped; every tile marked done is complete. "
+        "Free space (or make the store writable) and run the same command again to resume."
+    )
+
+
+def _stopped(outcomes: dict[str, JobOutcome], console: Console) -> None:
+    """Summary of a run stopped by a store error (printed after it): what finished, what was left."""
+    for outcome in outcomes.values():
+        if outcome.status in {"running", "pending"}:
+            outcome.status, outcome.error = "stopped", "not finished: the run stopped on the store error below"
+    _print_summary(outcomes, console)
+
+
+def _interrupted(
+    root: Any, outcomes: dict[str, JobOutcome], options: RunOptions, console: Console, *, terminated: bool
+) -> None:
+    """After Ctrl-C/SIGTERM: jobs in progress go back to pending (best effort), then how to resume."""
+    for job_id, outcome in outcomes.items():
+        if outcome.status != "running":
+            continue
+        outcome.status = "interrupted"
+        try:
+            store.set_job_status(root, job_id, "pending")
+        except (OSError, WeftError):
+            pass  # the store says "running" then; the next run resumes the job all the same
+    _print_summary(outcomes, console)
+    what = "stopped by SIGTERM" if terminated else "interrupted"
+    console.print(
+        f"[yellow]{what}[/]: finished tiles are kept (a tile is marked done only once fully written) and the "
+        f"store is unlocked. To resume, run the same command again:\n  {escape(_command_line(options))}",
+        highlight=False,
+    )
 
 
 def _provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any]:
@@ -380,6 +525,10 @@ def _execute(client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunR
             outcome = outcomes[job_id]
             progress.advance(tasks_bar)
             if future.status == "error":
+                fault = store_fault(plan.store, future.exception())
+                if fault is not None:  # every other task would fail the same way: stop now
+                    client.cancel(graph.futures + list(graph.targets.values()))
+                    raise fault
                 if outcome.status != "failed":
                     outcome.status, outcome.error = "failed", _error_text(future)
                     store.set_job_status(root, job_id, "failed", error=outcome.error)
@@ -398,7 +547,9 @@ def _execute(client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunR
     result.compute_seconds = sum(o.compute_seconds for o in outcomes.values())
     result.workers = info.workers
     result.tasks = len(graph.futures) + len(graph.targets)
+    result.task_counts = dict(Counter(str(key).partition("-")[0] for key in [*graph.job_of, *graph.targets]))
     result.worker_peak_rss = client.run(_peak_rss)
+    result.worker_stats = client.run(worker_stats)
     if graph.futures:
         peak = max(result.worker_peak_rss.values(), default=0) / 2**20
         console.print(
@@ -448,7 +599,7 @@ def _print_summary(outcomes: dict[str, JobOutcome], console: Console) -> None:
     table = Table(title="summary", title_justify="left")
     for column in ("job", "status", "size px", "seconds", "repeat seam", "tile seam max", "error"):
         table.add_column(column)
-    colours = {"done": "green", "skipped": "green", "failed": "red"}
+    colours = {"done": "green", "skipped": "green", "failed": "red", "stopped": "red"}
     for job_id, outcome in outcomes.items():
         colour = colours.get(outcome.status, "yellow")
         table.add_row(

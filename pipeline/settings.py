@@ -46,25 +46,34 @@ class Settings(BaseModel):
     refine: bool = Field(True, description="Refine in tiles up to the print size; false = resample the coarse pass.")
     iterations: int = Field(300, ge=1, le=100_000, description="Optimiser steps at the first scale.")
     refine_iterations: int = Field(150, ge=0, le=100_000, description="Optimiser steps at every later scale.")
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    optimizer: Literal["lbfgs", "adam"] = Field("lbfgs", description="L-BFGS (Gatys, neural-style) or Adam.")
     learning_rate: float = Field(1.0, gt=0, description="Step size (L-BFGS lr, or Adam lr in 0..255 pixel units).")
 
     # --- losses ---------------------------------------------------------------------------
-    content_layer: str = "relu4_2"
-    content_weight: float = Field(1.0, ge=0)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
-    style_weight: float = Field(10.0, ge=0)
-    tv_weight: float = Field(0.0, ge=0)
+    content_layer: str = Field("relu4_2", description="VGG-19 layer whose activations must match the design's.")
+    content_weight: float = Field(1.0, ge=0, description="Weight of the content loss (mean squared feature difference).")
+    style_layers: tuple[str, ...] = Field(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), description="Layers whose Gram matrices carry the style."
+    )
+    style_layer_weights: tuple[float, ...] = Field((1.0, 1.0, 1.0, 1.0, 1.0), description="One weight per style layer.")
+    style_weight: float = Field(10.0, ge=0, description="Weight of the style loss (Gram matrices / (C·H·W)).")
+    tv_weight: float = Field(0.0, ge=0, description="Weight of total variation (mean squared neighbour step).")
     style_scale: float = Field(1.0, gt=0, le=8, description="Style image size relative to the output.")
     preserve_colors: bool = Field(False, description="Keep the design's colours; transfer luminance texture only.")
     init: str = Field("content", description="'content', 'noise', or a path to an image to start from.")
-    pooling: Literal["max", "avg"] = "max"
+    pooling: Literal["max", "avg"] = Field("max", description="VGG-19 pooling; avg gives softer textures.")
 
     # --- seamlessness ---------------------------------------------------------------------
-    padding: Literal["lattice", "zeros"] = "lattice"
+    padding: Literal["lattice", "zeros"] = Field(
+        "lattice", description="Padding before every convolution: the repeat lattice (seamless) or zeros (classic)."
+    )
     seam_fade: float = Field(
-        0.08, ge=0, le=0.2, description="Fraction of each side over which content loss fades out at the repeat edge."
+        0.08, ge=0, le=0.2, description="Width of the seam band, as a fraction of the short side: designs that do not "
+        "repeat are knitted (cross-faded with a lattice-shifted copy) within it.",
+    )
+    seam_content: float = Field(
+        1.0, ge=0, le=1, description="Content-loss weight at the seam relative to inside (0 fades the content out "
+        "over the seam band). 1 measured best with knitting and bf16: see docs/benchmarks.md.",
     )
     crop_to_repeat: bool = Field(False, description="Crop the design to one detected repeat before stylizing.")
 

@@ -101,6 +101,11 @@ class LevelLayout:
         return cls(origin=(int(data["origin"][0]), int(data["origin"][1])), **fields)
 
 
+def is_valid_job_id(job_id: object) -> bool:
+    """Can this id name a job's folder (letters, digits, '.', '_', '-'; no path tricks)?"""
+    return isinstance(job_id, str) and bool(_JOB_ID.match(job_id))
+
+
 def _check_job_id(job_id: str) -> None:
     # Job ids become folder and file names: refuse anything that could escape them.
     if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
@@ -161,7 +166,9 @@ def open_store(path: PathLike, mode: str = "r") -> zarr.Group:
     if any(path.iterdir()):  # an existing store, or a folder that must not be touched
         _read_root_meta(path)
         if not os.access(path, os.W_OK):
-            raise StoreError(f"cannot write to store {path}: permission denied")
+            read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+            reason = "its file system is mounted read-only" if read_only else "permission denied"
+            raise StoreError(f"cannot write to store {path}: {reason}")
         return _open_group(path, "r+")
     try:
         return zarr.open_group(store=str(path), mode="w-", zarr_format=3, attributes={"weft": {"format": FORMAT}})

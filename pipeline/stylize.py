@@ -170,6 +170,23 @@ def compute_style_targets(
 # --- one optimisation -------------------------------------------------------------------------
 
 
+def content_mask(
+    settings: Settings,
+    repeat: Repeat,
+    size: tuple[int, int],
+    window: tuple[int, int, int, int],
+    device: torch.device,
+    origin: tuple[int, int] = (0, 0),
+) -> torch.Tensor | None:
+    """The content-loss weight map (1, 1, h, w) of a window, or None when the content is not faded."""
+    if settings.seam_content >= 1.0 or settings.seam_fade <= 0:
+        return None
+    band = settings.seam_fade * min(size)
+    mask = seam_fade_mask(repeat, size, window, band, frame_origin=origin, floor=settings.seam_content)
+    return torch.from_numpy(mask).to(device)[None, None]
+
+
+
 @dataclass(frozen=True)
 class Problem:
     """Everything one optimisation needs besides its start image."""
@@ -296,11 +313,10 @@ def stylize_image(
             start = to_caffe(resample.resize_periodic(caffe_to_rgb_float(current), repeat, (h, w)), device)
             iterations = settings.refine_iterations
         scale_targets = (targets or {}).get((h, w)) or compute_style_targets(model, styles, (h, w), settings, device)
-        mask = seam_fade_mask(repeat, (h, w), (0, 0, h, w), band)
         problem = Problem(
             content=content,
             targets=scale_targets.to(device),
-            content_mask=torch.from_numpy(mask).to(device)[None, None],
+            content_mask=content_mask(settings, repeat, (h, w), (0, 0, h, w), device),
             padding=padding,
             tv_repeat=padding,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 
 from pipeline import store
 from pipeline.geometry import Rect, Repeat, TileGrid, feather_weights
-from pipeline.losses import StyleTargets, blend_targets, seam_fade_mask
+from pipeline.losses import StyleTargets, blend_targets
 from pipeline.plan import LevelPlan
 from pipeline.settings import Settings
 
@@ -69,6 +70,22 @@ def targets_key(style: StyleSource, level_hw: tuple[int, int], settings: Setting
 
 
 # --- per-process state -------------------------------------------------------------------------
+
+#: What this worker process has computed since it started, by task kind (skipped tasks not counted).
+COMPUTED: Counter[str] = Counter()
+
+
+def worker_stats() -> dict[str, Any]:
+    """Run on each worker after a run: tasks computed, model loads and cache sizes (nothing grows per job)."""
+    from pipeline.model import get_model
+
+    model = get_model.cache_info()
+    return {
+        "computed": dict(COMPUTED),
+        "model_loads": model.misses,
+        "models_cached": model.currsize,
+        "inputs_cached": _rgb.cache_info().currsize,
+    }
 
 
 def _prepare_torch(device: str, threads: int) -> Any:
@@ -120,6 +137,7 @@ def style_targets_task(
     torch_device = _prepare_torch(device, threads)
     rgb = _rgb(style.path, style.sha256, style.max_input_pixels)
     targets = compute_style_targets(_model(settings, torch_device), [(rgb, 1.0)], level_hw, settings, torch_device)
+    COMPUTED["targets"] += 1
     return targets.to("cpu")
 
 
@@ -146,6 +164,7 @@ def coarse_task(
         targets=blended,
     )
     store.write_image(ctx.store_path, ctx.job_id, level.index, image)
+    COMPUTED["coarse"] += 1
     return {"seconds": time.perf_counter() - started}
 
 
@@ -162,7 +181,7 @@ def tile_task(
 
     from pipeline.knit import content_window, needs_knit
     from pipeline.resample import resample_window
-    from pipeline.stylize import Problem, derive_seed, optimise, preserve_colors, to_caffe, to_uint8
+    from pipeline.stylize import Problem, content_mask, derive_seed, optimise, preserve_colors, to_caffe, to_uint8
 
     started = time.perf_counter()
     if store.tile_done(ctx.store_path, ctx.job_id, level.index, row, col):
@@ -178,11 +197,10 @@ def tile_task(
     band = ctx.settings.seam_fade * min(size)
     content = content_window(design, ctx.repeat, size, tuple(window), origin=level.origin, band=band,
                              knit=needs_knit(design, ctx.repeat))  # fmt: skip
-    mask = seam_fade_mask(ctx.repeat, size, tuple(window), band, frame_origin=level.origin)
     problem = Problem(
         content=to_caffe(content, device),
         targets=blend_targets(targets, ctx.style_weights).to(device),
-        content_mask=torch.from_numpy(mask).to(device)[None, None],
+        content_mask=content_mask(ctx.settings, ctx.repeat, size, tuple(window), device, level.origin),
         padding=None,
         tv_repeat=None,
     )
@@ -200,6 +218,7 @@ def tile_task(
     padded = np.zeros((side, side, 3), np.uint8)
     padded[: rgb.shape[0], : rgb.shape[1]] = rgb
     store.write_tile_window(ctx.store_path, ctx.job_id, level.index, row, col, padded)
+    COMPUTED["tile"] += 1
     return {"seconds": time.perf_counter() - started}
 
 

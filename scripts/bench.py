@@ -550,27 +550,31 @@ def _write_manifest(directory: Path, jobs: list[dict], styles: list[dict], defau
     return path
 
 
-def _worker_memory() -> dict[str, int]:
-    """(run on a worker) current and peak resident set size in bytes."""
-    import resource
-
-    rss = 0
+def _proc_status_bytes(field: str) -> int:
+    """A ``/proc/self/status`` figure (VmRSS, VmHWM) in bytes; 0 where there is none."""
     with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) * 1024
-    return {"rss": rss, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _worker_memory() -> dict[str, int]:
+    """(run on a worker) current RSS, and peak RSS of this process's own memory (VmHWM) in bytes.
+
+    VmHWM rather than ``ru_maxrss``: Linux carries a parent's peak over fork + exec into the
+    child's ``ru_maxrss``, so a worker spawned by a large process would report the parent's size.
+    """
+    return {"rss": _proc_status_bytes("VmRSS"), "peak": _proc_status_bytes("VmHWM")}
 
 
 def _warm_worker() -> int:
     """(run on a worker) import what every task imports; peak RSS afterwards (the baseline)."""
-    import resource
-
     import pipeline.model  # noqa: F401
     import pipeline.stylize  # noqa: F401
     import pipeline.tasks  # noqa: F401
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return _proc_status_bytes("VmHWM")
 
 
 def _task_stream_summary(records: list[dict], wall: float, workers: int) -> dict[str, Any]:
@@ -641,7 +645,52 @@ def _pipeline_run(
         with loads, get_task_stream(client) as stream:
             result = execute(options, console)
         records = list(stream.data)
-        return {"result": result, "baseline": baseline, "stream": records, "loads": loads}
+        after = client.run(_worker_memory)
+        return {"result": result, "baseline": baseline, "stream": records, "loads": loads, "after": after}
+
+
+TARGETS_CHILD = r"""
+import json, sys, time
+import torch
+torch.set_num_threads(1)
+from pipeline.images import load_rgb
+from pipeline.model import get_model
+from pipeline.settings import Settings
+from pipeline.stylize import compute_style_targets
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+settings = Settings(**json.loads(sys.argv[4]))
+model = get_model(settings.weights, "cpu", pooling=settings.pooling)
+rgb = load_rgb(sys.argv[1])
+before = hwm()
+start = time.perf_counter()
+compute_style_targets(model, [(rgb, 1.0)], (int(sys.argv[2]), int(sys.argv[3])), settings, torch.device("cpu"))
+print(json.dumps({"before": before, "peak": hwm(), "seconds": time.perf_counter() - start}))
+"""
+
+
+def style_targets_memory(output_sizes: list[tuple[int, int]], settings: dict[str, Any] | None = None) -> list[dict]:
+    """Peak RSS of ``compute_style_targets`` (what the pipeline's targets task runs) per output (h, w).
+
+    Each in a fresh process (1 torch thread), VmHWM after loading the model vs after the targets.
+    """
+    import subprocess
+
+    rows = []
+    for h, w in output_sizes:
+        child = subprocess.run(
+            [sys.executable, "-c", TARGETS_CHILD, str(STYLE), str(h), str(w), json.dumps(settings or {})],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        )  # fmt: skip
+        r = json.loads(child.stdout.strip().splitlines()[-1])
+        rows.append({"kind": "targets_memory", "output": f"{w}x{h}", "before_mib": r["before"] / MIB,
+                     "peak_mib": r["peak"] / MIB, "seconds": r["seconds"], "load": f"{load1():.2f}"})  # fmt: skip
+    return rows
 
 
 def bench_pipeline(
@@ -686,6 +735,16 @@ def bench_pipeline(
                 rows.append(_pipeline_row(run, size, dev, settings, log))
         if device == "all" and "cuda" not in devices(device):
             rows.append({"device": "cuda", "size": " / ".join(map(str, sizes)), "note": NO_GPU})
+    # the style targets of the final level are computed on the whole style image at the output's
+    # size: measure that task alone, per output size, to see what it costs in memory
+    finals = [tuple(int(v) for v in r["final_hw"]) for r in rows if "final_hw" in r]
+    if finals:
+        targets = style_targets_memory(list(dict.fromkeys(finals)), {k: v for k, v in settings.items()
+                                                                     if k not in PIPELINE_SETTINGS})
+        for r in targets:
+            log(f"pipeline: style targets for a {r['output']} output alone: peak {r['peak_mib']:.0f} MiB "
+                f"(model loaded: {r['before_mib']:.0f} MiB), {r['seconds']:.1f}s")
+        rows += targets
     return rows
 
 
@@ -699,15 +758,23 @@ def _pipeline_row(run: dict, size: int, dev: str, settings: dict, log: Callable[
         "device": dev, "size": size, "status": outcome.status, "error": outcome.error,
         "levels": [f"{lv.width}x{lv.height}{' tiled ' + str(lv.chunks) if lv.tiled else ''}" for lv in job.levels],
         "tiles": sum(lv.chunks for lv in job.levels if lv.tiled), "workers": result.workers,
+        "final_hw": [job.levels[-1].height, job.levels[-1].width],
         "wall_s": result.wall_seconds, "compute_s": result.compute_seconds, "ideal_s": ideal,
         "overhead": result.wall_seconds / ideal - 1 if ideal else float("nan"),
         "mpx_per_min": size * size / 1e6 / (result.wall_seconds / 60) if result.wall_seconds else float("nan"),
         "peak_rss_mib": [round(v / MIB) for v in peaks.values()],
+        "peak_hwm_mib": [round(m["peak"] / MIB) for _, m in sorted(run.get("after", {}).items())],
         "baseline_rss_mib": [round(v / MIB) for _, v in sorted(run["baseline"].items())],
         "seams": outcome.seams, "settings": settings, "load": run["loads"].summary(),
     }  # fmt: skip
     if run["stream"] is not None:
         row["timeline"] = _task_stream_summary(run["stream"], result.wall_seconds, result.workers)
+        # RunResult.compute_seconds sums what tile/coarse/stitch tasks time inside themselves; the
+        # style-targets tasks (and deserialising arguments) are not in it. Dask's own compute
+        # intervals cover every task: the overhead against them is the fuller figure.
+        all_compute = row["timeline"]["dask_compute"]
+        row["dask_compute_s"] = all_compute
+        row["overhead_dask"] = result.wall_seconds / (all_compute / max(1, result.workers)) - 1
     log(f"pipeline {dev} {size}px: {outcome.status}; wall {row['wall_s']:.1f}s, compute {row['compute_s']:.1f}s "
         f"on {row['workers']} workers (overhead {100 * row['overhead']:+.1f}%), peak RSS {row['peak_rss_mib']} MiB, "
         f"{row['mpx_per_min']:.2f} MPx/min; load {row['load']}")  # fmt: skip
@@ -847,6 +914,7 @@ def bench_load(
                 memory = client.run(_worker_memory)
                 rows.append(_load_row(done, seconds, memory, loads.summary(), failed, result.compute_seconds))
                 rows[-1]["errors"] = errors
+                rows[-1]["worker_stats"] = getattr(result, "worker_stats", {})
                 for job_id, error in errors.items():
                     log(f"load: job {job_id} failed: {error}")
                 r = rows[-1]
@@ -924,25 +992,38 @@ def tables(section: str, rows: list[dict]) -> list[tuple[str, list[str], list[li
                       f"{r['copy_gb_s']:.1f}", f"{r['slice_gb_s']:.1f}", f"{r['vs_slice']:.2f}", r["load"]]
                      for r in rows]))  # fmt: skip
     elif section == "pipeline":
+        runs = [r for r in rows if r.get("kind") != "targets_memory"]
         out.append(("weft run, one job per size, fresh 2-worker LocalCluster and store each",
-                    ["device", "output px", "levels (tiled: tiles)", "status", "wall s", "task compute s", "ideal s",
-                     "overhead", "MPx/min", "worker peak RSS MiB", "after imports MiB", "load 1-min"],
-                    [[r["device"], f"{r['size']}x{r['size']}", ", ".join(r["levels"]), r["status"],
+                    ["device", "output px", "levels (tiled: tiles)", "status", "wall s", "task compute s (RunResult)",
+                     "ideal s", "overhead", "all tasks' compute s (Dask)", "overhead vs all tasks", "MPx/min",
+                     "worker peak RSS MiB (RunResult)", "worker VmHWM MiB",
+                     "after imports MiB", "load 1-min"],
+                    [[r["device"], f"{r['final_hw'][1]}x{r['final_hw'][0]}", ", ".join(r["levels"]), r["status"],
                       f"{r['wall_s']:.1f}", f"{r['compute_s']:.1f}", f"{r['ideal_s']:.1f}",
-                      f"**{100 * r['overhead']:+.1f}%**", f"{r['mpx_per_min']:.2f}",
-                      "**" + _fmt(r["peak_rss_mib"]) + "**", _fmt(r["baseline_rss_mib"]), r["load"]]
-                     for r in rows]))  # fmt: skip
-        timeline = [r for r in rows if "timeline" in r]
+                      f"**{100 * r['overhead']:+.1f}%**",
+                      f"{r['dask_compute_s']:.1f}" if "dask_compute_s" in r else "-",
+                      f"**{100 * r['overhead_dask']:+.1f}%**" if "overhead_dask" in r else "-",
+                      f"{r['mpx_per_min']:.2f}", "**" + _fmt(r["peak_rss_mib"]) + "**", _fmt(r.get("peak_hwm_mib", [])),
+                      _fmt(r["baseline_rss_mib"]), r["load"]]
+                     for r in runs]))  # fmt: skip
+        timeline = [r for r in runs if "timeline" in r]
         if timeline:
             out.append(("where the wall time went (Dask task stream)",
                         ["output px", "task span s", "client-side before/after s", "Dask compute s",
                          "s with 0 / 1 / 2 workers busy", "tasks: count, s (median s)"],
-                        [[f"{r['size']}x{r['size']}", f"{r['timeline']['span']:.1f}",
+                        [[f"{r['final_hw'][1]}x{r['final_hw'][0]}", f"{r['timeline']['span']:.1f}",
                           f"{r['timeline']['client_serial']:.1f}", f"{r['timeline']['dask_compute']:.1f}",
-                          " / ".join(f"{r['timeline']['seconds_with_n_busy'].get(n, 0.0):.1f}" for n in range(3)),
+                          " / ".join(f"{_busy(r, n):.1f}" for n in range(3)),
                           "; ".join(f"{p} {v['count']}, {v['seconds']:.1f} ({v['median']:.2f})"
                                     for p, v in r["timeline"]["tasks"].items())]
                          for r in timeline]))  # fmt: skip
+        targets = [r for r in rows if r.get("kind") == "targets_memory"]
+        if targets:
+            out.append(("the style-targets task alone (compute_style_targets for the final level, fresh process)",
+                        ["output px", "model loaded MiB", "peak MiB", "growth MiB", "seconds", "load"],
+                        [[r["output"], f"{r['before_mib']:.0f}", f"**{r['peak_mib']:.0f}**",
+                          f"{r['peak_mib'] - r['before_mib']:.0f}", f"{r['seconds']:.1f}", r["load"]]
+                         for r in targets]))  # fmt: skip
     elif section == "export":
         out.append(("weft export of one 8192 x 8192 job (fresh process per format)",
                     ["format", "image MiB", "RSS after imports MiB", "peak RSS MiB", "export growth MiB",
@@ -954,14 +1035,27 @@ def tables(section: str, rows: list[dict]) -> list[tuple[str, list[str], list[li
     elif section == "load":
         out.append(("worker memory after every batch of jobs (same 2 worker processes throughout)",
                     ["jobs done", "batch s", "batch task compute s", "failed", "worker RSS now MiB",
-                     "worker peak RSS MiB", "load 1-min"],
+                     "worker peak RSS (VmHWM) MiB", "model loads / inputs cached per worker", "load 1-min"],
                     [[str(r["jobs_done"]), f"{r['batch_s']:.1f}" if r["jobs_done"] else "(after start-up)",
                       f"{r['batch_compute_s']:.1f}" if r["jobs_done"] else "", str(r["failed"]) if r["jobs_done"] else "",
-                      _fmt(r["rss_mib"]), _fmt(r["peak_mib"]), r["load"]] for r in rows]))  # fmt: skip
+                      _fmt(r["rss_mib"]), _fmt(r["peak_mib"]), _worker_stats_cell(r), r["load"]]
+                     for r in rows]))  # fmt: skip
     if notes:
         keys = [k for k in notes[0] if k != "note"]
         out.append(("GPU", [*keys, "result"], [[str(n.get(k, "")) for k in keys] + [n["note"]] for n in notes]))
     return out
+
+
+def _worker_stats_cell(row: dict) -> str:
+    stats = row.get("worker_stats") or {}
+    if not stats:
+        return "-"
+    return " / ".join(f"{v.get('model_loads', '?')}, {v.get('inputs_cached', '?')}" for _, v in sorted(stats.items()))
+
+
+def _busy(row: dict, n: int) -> float:
+    seconds = row["timeline"]["seconds_with_n_busy"]
+    return float(seconds.get(n, seconds.get(str(n), 0.0)))
 
 
 def summary(section: str, rows: list[dict]) -> str:
@@ -998,13 +1092,27 @@ def summary(section: str, rows: list[dict]) -> str:
                 f"{lo['vs_slice']:.2f}x or more of the speed of a plain strided copy of the same shape "
                 f"(numpy and torch): {verdict}.")  # fmt: skip
     if section == "pipeline":
-        peaks = {r["size"]: max(r["peak_rss_mib"]) for r in data}
-        over = ", ".join(f"{100 * r['overhead']:+.1f}% at {r['size']} px" for r in data)
+        runs = [r for r in data if r.get("kind") != "targets_memory"]
+        targets = [r for r in data if r.get("kind") == "targets_memory"]
+        peaks = {r["size"]: max(r["peak_rss_mib"]) for r in runs}
+        over = ", ".join(
+            f"{100 * r['overhead']:+.1f}% at {r['size']} px"
+            + (f" ({100 * r['overhead_dask']:+.1f}% counting every task's compute)" if "overhead_dask" in r else "")
+            for r in runs
+        )
         sizes = sorted(peaks)
         growth = peaks[sizes[-1]] - peaks[sizes[0]]
-        return (f"Worker peak RSS is {peaks[sizes[0]]} MiB at {sizes[0]} px and {peaks[sizes[-1]]} MiB at "
-                f"{sizes[-1]} px ({growth:+d} MiB for 4x the pixels); wall time vs task compute / workers: {over} "
-                f"(target within +15%).")  # fmt: skip
+        text = (f"Worker peak RSS is {peaks[sizes[0]]} MiB at {sizes[0]} px and {peaks[sizes[-1]]} MiB at "
+                f"{sizes[-1]} px ({growth:+d} MiB for 4x the pixels: "
+                f"{'flat' if abs(growth) < 0.1 * peaks[sizes[0]] else 'NOT flat'}); wall time vs task compute / "
+                f"workers: {over} (target within +15%); "
+                + ", ".join(f"{r['mpx_per_min']:.2f} MPx/min at {r['size']} px" for r in runs))  # fmt: skip
+        if targets and len(targets) > 1:
+            lo, hi = targets[0], targets[-1]
+            text += (f". The style-targets task alone peaks at {lo['peak_mib']:.0f} MiB for a {lo['output']} output "
+                     f"and {hi['peak_mib']:.0f} MiB for {hi['output']}: it runs VGG-19 on the whole style image "
+                     f"resized to the output's size, so it grows with the print size while the tiles stay flat")
+        return text + "."
     if section == "export":
         worst = max(data, key=lambda r: r["delta_over_image"])
         return (f"Exporting an 8192 x 8192 job grows the process by at most {worst['delta_over_image']:.2f}x the "
@@ -1076,7 +1184,7 @@ def markdown_section(section: str, rows: list[dict], meta: dict) -> str:
     lines = [f"<!-- bench:{section} -->", f"## {TITLES[section]}", ""]
     lines += [f"**What it shows.** {summary(section, rows)}", ""]
     lines += [f"Command: `{meta['command']}`  ", f"Date: {meta['date']}; load average 1-min during the section: "
-              f"{meta['load']}; section took {meta['seconds']:.0f} s.", ""]  # fmt: skip
+              f"{meta['load']}; section took {meta['seconds']:.0f} s; {meta['threads']}.", ""]  # fmt: skip
     lines += [f"Method: {METHOD[section]}", ""]
     if section == "pipeline":
         settings = next((r["settings"] for r in rows if "settings" in r), None)
@@ -1167,8 +1275,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     command = " ".join([".venv/bin/python", "scripts/bench.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
     info = machine()
-    info["torch_threads_used"] = (f"{', '.join(map(str, args.threads))} (engine), {args.threads[-1]} (padding); "
-                                  "1 per worker (pipeline, load); 1 (geometry)")
+    thread_notes = {
+        "engine": f"torch threads {', '.join(map(str, args.threads))} (each measured)",
+        "padding": f"torch threads {args.threads[-1]}",
+        "geometry": "torch threads 1 (numpy is single-threaded)",
+        "pipeline": "2 worker processes x 1 thread, torch threads 1 per worker",
+        "export": "one process",
+        "load": "2 worker processes x 1 thread, torch threads 1 per worker",
+    }
 
     def log(message: str) -> None:
         print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
@@ -1202,6 +1316,7 @@ def main(argv: list[str] | None = None) -> int:
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "load": loads.summary(),
             "seconds": time.perf_counter() - started,
+            "threads": thread_notes[section],
         }
         results[section] = rows
         print_tables(section, rows)

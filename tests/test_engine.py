@@ -219,3 +219,14 @@ def test_adam_optimiser_lowers_the_loss(wave: np.ndarray) -> None:
     seen: list[float] = []
     optimise(model, problem, to_caffe(design), settings, 30, torch.device("cpu"), lambda i, n, l: seen.append(l["total"]))
     assert len(seen) == 30 and seen[-1] < 0.8 * seen[0]
+
+
+def test_seam_fade_mask_runs_from_the_floor_at_the_seam_to_one_inside() -> None:
+    from pipeline.losses import seam_fade_mask
+
+    mask = seam_fade_mask(Repeat.HALF_DROP, (64, 64), (0, 0, 64, 64), band=8, floor=0.25)
+    assert mask[0, 32] == pytest.approx(0.25, abs=0.02) and mask[32, 0] == pytest.approx(0.25, abs=0.02)
+    assert mask[32, 32] == 1.0 and mask.min() >= 0.25
+    # across the wrap the seam is where the design's edges meet, wherever the window is
+    shifted = seam_fade_mask(Repeat.HALF_DROP, (64, 64), (-4, -4, 8, 8), band=8, floor=0.0)
+    assert shifted[4, 4] < 0.1 and shifted[0, 0] > shifted[4, 4]

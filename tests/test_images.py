@@ -242,3 +242,28 @@ def test_float_image_is_refused(tmp_path):
     path = tmp_path / "float.tif"
     Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)).save(path)
     assert_fails(path, "unsupported image mode F", "8- or 16-bit")
+
+
+# Every EXIF orientation, on distinct pixels (lossless PNG): what a viewer shows is what weft loads.
+_DISPLAYED = {
+    1: lambda a: a,
+    2: np.fliplr,  # mirrored left-right
+    3: lambda a: np.rot90(a, 2),
+    4: np.flipud,
+    5: lambda a: a.transpose(1, 0, 2),  # transposed (mirrored along the main diagonal)
+    6: lambda a: np.rot90(a, -1),  # rotated 90 degrees clockwise for display
+    7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),  # transverse
+    8: lambda a: np.rot90(a, 1),  # rotated 90 degrees counter-clockwise
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(_DISPLAYED))
+def test_every_exif_orientation_gives_the_displayed_pixels(make_image, orientation):
+    y, x = np.mgrid[0:5, 0:7]
+    stored = np.stack([x * 30, y * 50, (x + 7 * y) * 6], axis=-1).astype(np.uint8)  # every pixel distinct
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = make_image(f"o{orientation}.png", pixels=stored, exif=exif.tobytes())
+    expected = _DISPLAYED[orientation](stored)
+    np.testing.assert_array_equal(load_rgb(path), expected)
+    assert image_size(path) == (expected.shape[1], expected.shape[0])

@@ -8,6 +8,7 @@ resuming after a kill, independence from the worker count, and failing one job a
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from pathlib import Path
 

@@ -214,6 +214,7 @@ ALTERNATIVES = {
     "pooling": "avg",
     "padding": "zeros",
     "seam_fade": 0.1,
+    "seam_content": 0.5,
     "crop_to_repeat": True,
     "tile_size": 256,
     "halo": 48,
@@ -272,3 +273,14 @@ def test_settings_reference_lists_every_setting():
     reference = (REPO / "docs" / "settings.md").read_text()
     missing = [name for name in Settings.model_fields if f"| `{name}` |" not in reference]
     assert not missing, f"document these settings in docs/settings.md: {missing}"
+
+
+def test_settings_table_in_the_docs_is_up_to_date() -> None:
+    """docs/settings.md is generated from the model: a changed default must regenerate it."""
+    import subprocess
+    import sys
+
+    check = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "settings_table.py"), "--check"], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout
