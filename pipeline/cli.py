@@ -9,7 +9,6 @@ Exit codes: 0 all good, 1 some job failed or the input is invalid, 2 usage error
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -328,12 +327,8 @@ def report(
 
 
 def main() -> None:
-    """Entry point of the ``weft`` console script."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished tiles are kept; run the same command again to resume.")
-        sys.exit(130)
+    """Entry point of the ``weft`` console script (Ctrl-C: ``weft run`` stops cleanly itself, exit 130)."""
+    app()
 
 
 if __name__ == "__main__":

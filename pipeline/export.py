@@ -26,7 +26,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as xml_escape
 
 import numpy as np
 from rich.console import Console
@@ -108,13 +108,13 @@ def xmp_packet(record: Mapping[str, Any]) -> bytes:
     """An XMP packet (Dublin Core + weft fields) that Photoshop, exiftool and RIPs show."""
 
     def alt(text: str) -> str:
-        return f'<rdf:Alt><rdf:li xml:lang="x-default">{escape(text)}</rdf:li></rdf:Alt>'
+        return f'<rdf:Alt><rdf:li xml:lang="x-default">{xml_escape(text)}</rdf:li></rdf:Alt>'
 
     contributors = "".join(
-        f"<rdf:li>{escape(str(s.get('attribution') or s.get('id')))}</rdf:li>" for s in record["styles"]
+        f"<rdf:li>{xml_escape(str(s.get('attribution') or s.get('id')))}</rdf:li>" for s in record["styles"]
     )
     weft_fields = "".join(
-        f"<weft:{name}>{escape(str(record.get(key)))}</weft:{name}>"
+        f"<weft:{name}>{xml_escape(str(record.get(key)))}</weft:{name}>"
         for name, key in (("jobId", "job_id"), ("jobKey", "job_key"), ("settingsDigest", "settings_digest"),
                           ("seed", "seed"), ("repeat", "repeat"), ("preview", "preview"))
         if record.get(key) is not None
@@ -126,10 +126,10 @@ def xmp_packet(record: Mapping[str, Any]) -> bytes:
         'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:weft="urn:weft:xmp:1.0:">'
         f"<dc:title>{alt(str(record['job_id']))}</dc:title>"
         f"<dc:description>{alt(summary_text(record))}</dc:description>"
-        f"<dc:source>{escape(str(record['design'].get('path')))}</dc:source>"
+        f"<dc:source>{xml_escape(str(record['design'].get('path')))}</dc:source>"
         f"<dc:contributor><rdf:Bag>{contributors}</rdf:Bag></dc:contributor>"
         f"<dc:rights>{alt(_styles_text(record, 'license'))}</dc:rights>"
-        f"<xmp:CreatorTool>{escape(record['generator'])}</xmp:CreatorTool>"
+        f"<xmp:CreatorTool>{xml_escape(record['generator'])}</xmp:CreatorTool>"
         f"{weft_fields}</rdf:Description></rdf:RDF></x:xmpmeta>"
         '<?xpacket end="w"?>'
     )

@@ -30,7 +30,7 @@ from rich.markup import escape
 from pipeline.errors import WeftError
 from pipeline.preview import repeat_preview
 from pipeline.pyramid import job_thumbnail
-from pipeline.status import size_cm
+from pipeline.status import number, size_cm
 from pipeline.store import is_finished, job_group, job_ids, job_info, open_store
 
 GROUPS = ("failed", "running", "pending", "done")
@@ -115,7 +115,7 @@ def _job_pictures(group: Any, info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _seam_cell(info: Mapping[str, Any], key: str) -> str:
-    value = (info.get("seams") or {}).get(key)
+    value = number((info.get("seams") or {}).get(key))
     if value is None:
         return '<span class="na">–</span>'
     css = "ok" if value <= SEAM_OK[key] else "warn"
@@ -129,11 +129,12 @@ def _sort_data(info: Mapping[str, Any]) -> str:
     values = {
         "job": info.get("job_id"),
         "status": info.get("status"),
-        "seconds": (info.get("timings") or {}).get("seconds", ""),
+        "seconds": number((info.get("timings") or {}).get("seconds")) or "",
         "seam-repeat": seams.get("repeat", ""),
         "seam-internal": seams.get("internal_max", ""),
-        "pixels": (info.get("width") or 0) * (info.get("height") or 0),
-        "area": (info.get("width") or 0) * (info.get("height") or 0) / max(1, info.get("dpi") or 1) ** 2,
+        "pixels": (number(info.get("width")) or 0) * (number(info.get("height")) or 0),
+        "area": (number(info.get("width")) or 0) * (number(info.get("height")) or 0)
+        / max(1.0, number(info.get("dpi")) or 1.0) ** 2,
         "progress": progress["tiles_done"] / max(1, progress["tiles_total"]),
     }
     return " ".join(f'data-{k}="{_e(v)}"' for k, v in values.items())
@@ -164,9 +165,9 @@ def _card(info: Mapping[str, Any], pictures: Mapping[str, Any]) -> str:
         ("Repeat", _e(repeat)),
         ("Size", f"{_e(info.get('width'))} × {_e(info.get('height'))} px"),
         ("Print size", f"{_e(size_cm(info, ' × '))} cm at {_e(dpi)} dpi" if size_cm(info) else "–"),
-        ("Time", f"{_duration(timings.get('seconds'))}"
-                 + (f" <small>(compute {_duration(timings.get('compute_seconds'))})</small>"
-                    if timings.get("compute_seconds") is not None else "")),
+        ("Time", f"{_duration(number(timings.get('seconds')))}"
+                 + (f" <small>(compute {_duration(number(timings.get('compute_seconds')))})</small>"
+                    if number(timings.get("compute_seconds")) is not None else "")),
         ("Seams", f"{_seam_cell(info, 'repeat')} repeat · {_seam_cell(info, 'internal_max')} internal"),
         ("Tiles", f"{progress['tiles_done']}/{progress['tiles_total']}"),
         ("Seed", _e(info.get("seed"))),
@@ -202,7 +203,7 @@ def _card(info: Mapping[str, Any], pictures: Mapping[str, Any]) -> str:
 def _row(info: Mapping[str, Any]) -> str:
     job_id, status = str(info.get("job_id")), str(info.get("status"))
     progress = info["progress"]
-    seconds = (info.get("timings") or {}).get("seconds")
+    seconds = number((info.get("timings") or {}).get("seconds"))
     cells = [
         f'<a href="#job-{_e(job_id)}">{_e(job_id)}</a>',
         f'<span class="badge {_e(status)}">{_e(status)}</span>',

@@ -29,9 +29,16 @@ def shorten(text: str | None, width: int = ERROR_WIDTH) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+def number(value: Any) -> float | None:
+    """A stored attribute as a number, or None: attributes are data and may hold anything."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
 def size_cm(info: Mapping[str, Any], sep: str = "x") -> str:
     """'WxH' in cm at the job's dpi, or '' when size or dpi is unknown."""
-    width, height, dpi = info.get("width"), info.get("height"), info.get("dpi")
+    width, height, dpi = (number(info.get(key)) for key in ("width", "height", "dpi"))
     if not (width and height and dpi):
         return ""
     return f"{width / dpi * 2.54:.1f}{sep}{height / dpi * 2.54:.1f}"
@@ -40,12 +47,12 @@ def size_cm(info: Mapping[str, Any], sep: str = "x") -> str:
 def seam_text(info: Mapping[str, Any]) -> str:
     """'repeat / internal max' seam ratios (about 1.0 is invisible)."""
     seams = info.get("seams") or {}
-    values = [seams.get("repeat"), seams.get("internal_max")]
+    values = [number(seams.get("repeat")), number(seams.get("internal_max"))]
     return " / ".join("-" if v is None else f"{v:.2f}" for v in values) if any(v is not None for v in values) else ""
 
 
 def seconds_text(info: Mapping[str, Any]) -> str:
-    seconds = (info.get("timings") or {}).get("seconds")
+    seconds = number((info.get("timings") or {}).get("seconds"))
     return "" if seconds is None else f"{seconds:,.1f}"
 
 

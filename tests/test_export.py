@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import zarr
 from PIL import Image
 from rich.console import Console
 from store_fixtures import FixtureJob, coordinate_pattern, make_finished_store
@@ -231,3 +232,18 @@ def test_export_memory_stays_far_below_the_image_size(tmp_path: Path) -> None:
     figures = result["tiff"]
     assert figures["tracemalloc_peak"] < 1.5 * result["image_bytes"]
     assert figures["rss_delta"] < 3 * result["image_bytes"]
+
+
+def test_xmp_escapes_xml_special_characters(tmp_path: Path) -> None:
+    """Attributions like 'Morris & Co. <1883>' must stay well-formed XML in the XMP packet."""
+    import xml.dom.minidom
+
+    from pipeline.export import provenance_record, xmp_packet
+
+    store = make_finished_store(tmp_path, [FixtureJob("amp")])
+    root = zarr.open_group(str(store), mode="r+")
+    attrs = dict(root["jobs"]["amp"].attrs)
+    attrs["inputs"]["styles"][0]["attribution"] = "Morris & Co. <1883>"
+    packet = xmp_packet(provenance_record(attrs, dpi=300)).decode()
+    document = xml.dom.minidom.parseString(packet)
+    assert "Morris & Co. <1883>" in {node.firstChild.data for node in document.getElementsByTagName("rdf:li")}
