@@ -144,10 +144,13 @@ def load_manifest(
     Raises :class:`ManifestError` with every problem, or :class:`ConfigError` for a bad
     ``--profile``/``--config``.
     """
-    loaded = _load(Path(path), profile, config, cli_settings, allow_outside_root, check_images)
-    if any(p.severity == "error" for p in loaded.problems):
-        raise ManifestError(loaded.problems)
-    return loaded.manifest
+    manifest, problems = read_manifest(
+        path, profile=profile, config=config, cli_settings=cli_settings,
+        allow_outside_root=allow_outside_root, check_images=check_images,
+    )  # fmt: skip
+    if any(p.severity == "error" for p in problems):
+        raise ManifestError(problems)
+    return manifest
 
 
 def read_manifest(

@@ -228,7 +228,12 @@ class _WeftEngine:
         knit = needs_knit(content_rgb, rep)
         content = to_caffe(content_window(content_rgb, rep, (h, w), (0, 0, h, w), band=band, knit=knit), self.device)
         targets = compute_style_targets(self.model, [(style_rgb, 1.0)], (h, w), self.settings, self.device)
-        mask = torch.from_numpy(seam_fade_mask(rep, (h, w), (0, 0, h, w), band)).to(self.device)[None, None]
+        try:  # the engine's own content-weight map, as its coarse pass builds it
+            from pipeline.stylize import content_mask
+
+            mask = content_mask(self.settings, rep, (h, w), (0, 0, h, w), self.device)
+        except ImportError:  # engines before the seam_content setting
+            mask = torch.from_numpy(seam_fade_mask(rep, (h, w), (0, 0, h, w), band)).to(self.device)[None, None]
         padding = rep if self.settings.padding == "lattice" else None
         self.problem = Problem(content=content, targets=targets, content_mask=mask, padding=padding, tv_repeat=padding)
         self.start = content.clone()
@@ -246,17 +251,19 @@ class _WeftEngine:
         optimise(self.model, self.problem, self.start, self.settings, n, self.device, callback)
         return list(np.diff(stamps))
 
-    def run(self, n: int) -> tuple[Any, dict[str, float], list[float]]:
-        """n iterations from the start: (image, last losses, per-step seconds)."""
+    def run(self, n: int) -> tuple[Any, dict[str, float], list[float], list[float]]:
+        """n iterations from the start: (image, last losses, per-step seconds, total loss per step)."""
         from pipeline.stylize import optimise
 
         stamps = [time.perf_counter()]
+        totals: list[float] = []
 
         def callback(step: int, total: int, losses: dict[str, float]) -> None:
             stamps.append(time.perf_counter())
+            totals.append(losses["total"])
 
         image, last = optimise(self.model, self.problem, self.start, self.settings, n, self.device, callback)
-        return image, last, list(np.diff(stamps))
+        return image, last, list(np.diff(stamps)), totals
 
     def loss_fp32(self, image: Any) -> dict[str, float]:
         """content_weight * content + style_weight * style of ``image`` under this engine's problem, no autocast.
@@ -272,7 +279,9 @@ class _WeftEngine:
         layers = list(dict.fromkeys([s.content_layer, *s.style_layers]))
         with torch.no_grad():
             content_target = self.model(p.content, [s.content_layer], p.padding)[s.content_layer]
-            mask = torch.nn.functional.adaptive_avg_pool2d(p.content_mask, content_target.shape[-2:])
+            mask = None
+            if p.content_mask is not None:
+                mask = torch.nn.functional.adaptive_avg_pool2d(p.content_mask, content_target.shape[-2:])
             feats = self.model(image.contiguous(memory_format=torch.channels_last), layers, p.padding)
             c = float(content_loss(feats[s.content_layer], content_target, mask))
             st = float(style_loss(feats, p.targets, s.style_layer_weights))
@@ -406,13 +415,23 @@ def _engine_on(
     return rows
 
 
+def _max_jump(totals: list[float]) -> float:
+    """Largest loss of a step over the best loss before it (1.0: the loss never went up)."""
+    best, worst = float("inf"), 1.0
+    for value in totals:
+        if best < float("inf"):
+            worst = max(worst, value / best)
+        best = min(best, value)
+    return worst
+
+
 def _engine_loss(auto: _WeftEngine, fp32: _WeftEngine, size: int, iterations: int, dev: str,
                  log: Callable[[str], None]) -> dict:  # fmt: skip
     """weft's final loss after ``iterations`` from the same start: default precision vs fp32."""
     loads = [load1()]
-    image_a, last_a, secs_a = auto.run(iterations)
+    image_a, last_a, secs_a, totals_a = auto.run(iterations)
     loads.append(load1())
-    image_f, last_f, secs_f = fp32.run(iterations)
+    image_f, last_f, secs_f, totals_f = fp32.run(iterations)
     loads.append(load1())
     # one yardstick: both final images scored by the fp32 network against the fp32 targets
     auto_in_fp32 = fp32.loss_fp32(image_a)
@@ -427,6 +446,7 @@ def _engine_loss(auto: _WeftEngine, fp32: _WeftEngine, size: int, iterations: in
         "rel_diff_fp32eval": (auto_in_fp32["total"] - fp32_in_fp32["total"]) / fp32_in_fp32["total"],
         "start_total_fp32eval": start["total"],
         "auto_s_per_iter_late": med(secs_a[len(secs_a) // 2 :]), "fp32_s_per_iter_late": med(secs_f[len(secs_f) // 2 :]),
+        "auto_max_jump": _max_jump(totals_a), "fp32_max_jump": _max_jump(totals_f),
         "load": f"{med(loads):.2f}",
     }  # fmt: skip
     log(f"engine {dev} {size}px loss after {iterations}: {auto.mode} {row['auto_total']:.4g} vs fp32 "
@@ -760,7 +780,8 @@ def _pipeline_row(run: dict, size: int, dev: str, settings: dict, log: Callable[
         "final_hw": [job.levels[-1].height, job.levels[-1].width],
         "wall_s": result.wall_seconds, "compute_s": result.compute_seconds, "ideal_s": ideal,
         "overhead": result.wall_seconds / ideal - 1 if ideal else float("nan"),
-        "mpx_per_min": size * size / 1e6 / (result.wall_seconds / 60) if result.wall_seconds else float("nan"),
+        "mpx_per_min": (job.levels[-1].height * job.levels[-1].width / 1e6 / (result.wall_seconds / 60)
+                        if result.wall_seconds else float("nan")),
         "peak_rss_mib": [round(v / MIB) for v in peaks.values()],
         "peak_hwm_mib": [round(m["peak"] / MIB) for _, m in sorted(run.get("after", {}).items())],
         "baseline_rss_mib": [round(v / MIB) for _, v in sorted(run["baseline"].items())],
@@ -914,8 +935,10 @@ def bench_load(
                 rows.append(_load_row(done, seconds, memory, loads.summary(), failed, result.compute_seconds))
                 rows[-1]["errors"] = errors
                 rows[-1]["worker_stats"] = getattr(result, "worker_stats", {})
-                for job_id, error in errors.items():
+                for job_id, error in list(errors.items())[:3]:
                     log(f"load: job {job_id} failed: {error}")
+                if len(errors) > 3:
+                    log(f"load: ... and {len(errors) - 3} more failed jobs")
                 r = rows[-1]
                 log(f"load: {done} jobs, batch {seconds:.1f}s ({failed} failed), worker RSS {r['rss_mib']} MiB, "
                     f"peak {r['peak_mib']} MiB; load {r['load']}")  # fmt: skip
@@ -973,11 +996,12 @@ def tables(section: str, rows: list[dict]) -> list[tuple[str, list[str], list[li
         out.append(("weft's final loss (content_weight x content + style_weight x style) after N iterations from the same start",
                     ["device", "size px", "threads", "N", "default (" + (loss[0]["mode"] if loss else "auto") + ")", "fp32",
                      "difference", "both images scored in fp32 (start: loss of the start image)",
-                     "s/iter late (default / fp32)", "load"],
+                     "worst loss jump (default / fp32)", "s/iter late (default / fp32)", "load"],
                     [[r["device"], f"{r['size']}x{r['size']}", str(r["threads"]), str(r["iterations"]), f"{r['auto_total']:.4g}",
                       f"{r['fp32_total']:.4g}", f"**{100 * r['rel_diff']:+.2f}%**",
                       f"{r['auto_total_fp32eval']:.4g} vs {r['fp32_total_fp32eval']:.4g} ({100 * r['rel_diff_fp32eval']:+.2f}%; "
                       f"start {r['start_total_fp32eval']:.4g})",
+                      f"{r.get('auto_max_jump', float('nan')):.3g}x / {r.get('fp32_max_jump', float('nan')):.3g}x",
                       f"{r['auto_s_per_iter_late']:.3f} / {r['fp32_s_per_iter_late']:.3f}", r["load"]] for r in loss]))  # fmt: skip
     elif section == "padding":
         out.append(("VGG-19 forward + backward to relu5_1 (gradient to the image), median ms",
