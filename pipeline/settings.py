@@ -59,6 +59,10 @@ class Settings(BaseModel):
     style_weight: float = Field(10.0, ge=0, description="Weight of the style loss (Gram matrices / (C·H·W)).")
     tv_weight: float = Field(0.0, ge=0, description="Weight of total variation (mean squared neighbour step).")
     style_scale: float = Field(1.0, gt=0, le=8, description="Style image size relative to the output.")
+    style_max_size: int = Field(
+        1024, ge=64, le=8192, description="Cap (px, long side) on the style image the Gram targets are computed from; "
+        "never above the style's own size. Keeps a worker's memory flat as the print size grows.",
+    )
     preserve_colors: bool = Field(False, description="Keep the design's colours; transfer luminance texture only.")
     init: str = Field("content", description="'content', 'noise', or a path to an image to start from.")
     pooling: Literal["max", "avg"] = Field("max", description="VGG-19 pooling; avg gives softer textures.")

@@ -138,9 +138,17 @@ def derive_seed(*parts: object) -> int:
 # --- targets ----------------------------------------------------------------------------------
 
 
-def style_image_size(style_hw: tuple[int, int], output_hw: tuple[int, int], style_scale: float) -> tuple[int, int]:
-    """Style image resized so its long side is ``style_scale`` times the output's long side."""
+def style_image_size(
+    style_hw: tuple[int, int], output_hw: tuple[int, int], style_scale: float, max_size: int | None = None
+) -> tuple[int, int]:
+    """Style image size for Gram targets: ``style_scale`` x the output's long side, capped.
+
+    The cap is ``max_size`` and the style's own long side: enlarging a painting beyond its
+    scan adds no texture, only memory (VGG-19 on an 8k style image would need tens of GB), so
+    at print sizes the style's detail is matched at the scan's own scale.
+    """
     long_side = max(output_hw) * style_scale
+    long_side = min(long_side, max(style_hw), max_size or long_side)
     factor = long_side / max(style_hw)
     return max(16, round(style_hw[0] * factor)), max(16, round(style_hw[1] * factor))
 
@@ -158,7 +166,7 @@ def compute_style_targets(
 
     per_style = []
     for rgb, _weight in styles:
-        h, w = style_image_size(rgb.shape[:2], output_hw, settings.style_scale)
+        h, w = style_image_size(rgb.shape[:2], output_hw, settings.style_scale, settings.style_max_size)
         resized = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.LANCZOS))
         with precision_context(settings.precision, device):
             feats = model(to_caffe(resized, device), settings.style_layers, None)

@@ -61,6 +61,7 @@ def targets_key(style: StyleSource, level_hw: tuple[int, int], settings: Setting
         "hw": list(level_hw),
         "layers": list(settings.style_layers),
         "style_scale": settings.style_scale,
+        "style_max_size": settings.style_max_size,
         "precision": settings.precision,
         "weights": settings.weights,
         "pooling": settings.pooling,

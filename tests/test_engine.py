@@ -230,3 +230,11 @@ def test_seam_fade_mask_runs_from_the_floor_at_the_seam_to_one_inside() -> None:
     # across the wrap the seam is where the design's edges meet, wherever the window is
     shifted = seam_fade_mask(Repeat.HALF_DROP, (64, 64), (-4, -4, 8, 8), band=8, floor=0.0)
     assert shifted[4, 4] < 0.1 and shifted[0, 0] > shifted[4, 4]
+
+
+def test_style_image_size_follows_the_output_but_is_capped() -> None:
+    from pipeline.stylize import style_image_size
+
+    assert style_image_size((600, 800), (256, 256), 1.0, 1024) == (192, 256)
+    assert style_image_size((600, 800), (4096, 4096), 1.0, 1024) == (600, 800)  # never above the scan
+    assert style_image_size((3000, 4000), (8192, 8192), 1.0, 1024) == (768, 1024)  # never above the cap

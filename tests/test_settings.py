@@ -215,6 +215,7 @@ ALTERNATIVES = {
     "padding": "zeros",
     "seam_fade": 0.1,
     "seam_content": 0.5,
+    "style_max_size": 512,
     "crop_to_repeat": True,
     "tile_size": 256,
     "halo": 48,
