@@ -70,6 +70,21 @@ def check_size(repeat: Repeat | str, width: int, height: int) -> None:
         )
 
 
+def fit_to_repeat(image: Any, repeat: Repeat | str) -> Any:
+    """Drop the last row (half-drop, odd H) or column (brick, odd W) so the image can carry the repeat.
+
+    A design is used as its own repeat tile (content, knitting, seam checks); a scan 443 px
+    high cannot drop by half its height. One pixel is invisible; refusing the design is not.
+    """
+    repeat = as_repeat(repeat)
+    height, width, channels_first = _spatial_shape(image)
+    if repeat is Repeat.HALF_DROP and height % 2:
+        return image[..., : height - 1, :] if channels_first else image[: height - 1]
+    if repeat is Repeat.BRICK and width % 2:
+        return image[..., : width - 1] if channels_first else image[:, : width - 1]
+    return image
+
+
 def size_quantum(repeat: Repeat | str, depth: int) -> tuple[int, int]:
     """(qx, qy): a whole-image size divisible by these stays exactly periodic through ``depth`` 2x poolings.
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.geometry import Repeat, as_repeat
+from pipeline.geometry import Repeat, as_repeat, fit_to_repeat
 from pipeline.losses import seam_fade_mask
 from pipeline.resample import resample_window, resize_uint8
 
@@ -36,6 +36,7 @@ def probe_seam_ratio(design: np.ndarray, repeat: Repeat | str) -> float:
     from pipeline.analysis import design_seam_ratio
 
     repeat = as_repeat(repeat)
+    design = fit_to_repeat(design, repeat)
     height, width = design.shape[:2]
     scale = min(1.0, _PROBE_SIDE / max(height, width))
     h, w = max(8, round(height * scale)), max(8, round(width * scale))

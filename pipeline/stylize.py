@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipeline.geometry import Repeat, as_repeat, size_quantum
+from pipeline.geometry import Repeat, as_repeat, fit_to_repeat, size_quantum
 from pipeline.knit import content_window, needs_knit
 from pipeline.losses import (
     StyleTargets,
@@ -303,6 +303,7 @@ def stylize_image(
     between jobs); missing scales are computed here.
     """
     repeat = as_repeat(repeat)
+    design = fit_to_repeat(design, repeat)
     device = torch.device(device) if not isinstance(device, torch.device) else device
     model = get_model(settings.weights, str(device), pooling=settings.pooling)
     padding = repeat if settings.padding == "lattice" else None
@@ -338,6 +339,15 @@ def stylize_image(
         design_rgb = content_window(design, repeat, (height, width), (0, 0, height, width), band=band, knit=knit)
         result = preserve_colors(result, design_rgb[0].permute(1, 2, 0).round().clamp(0, 255).byte().cpu().numpy())
     return result
+
+
+def prepare_design(design: np.ndarray, repeat: Repeat | str, settings: Settings) -> np.ndarray:
+    """The design as the engine uses it: cropped to one detected repeat when asked, fitted to the repeat."""
+    if settings.crop_to_repeat:
+        from pipeline.analysis import crop_to_repeat
+
+        design = crop_to_repeat(design)
+    return fit_to_repeat(design, repeat)
 
 
 def initial_image(settings: Settings, content: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor:

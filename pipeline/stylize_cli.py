@@ -73,7 +73,7 @@ def stylize_command(
     from pydantic import ValidationError
 
     from pipeline.seams import repeat_seam_ratio
-    from pipeline.stylize import effective_precision, resolve_device, stylize_image
+    from pipeline.stylize import effective_precision, prepare_design, resolve_device, stylize_image
 
     repeat_type = as_repeat(repeat)
     grid = parse_grid(preview) if preview is not None else None
@@ -82,7 +82,7 @@ def stylize_command(
     except ValidationError as error:
         details = "; ".join(f"{field}: {message}" for field, message in describe_validation_error(error))
         raise ConfigError(f"invalid settings: {details}") from None
-    design_rgb = load_rgb(design)
+    design_rgb = prepare_design(load_rgb(design), repeat_type, settings)
     style_rgbs = [(load_rgb(path), 1.0) for path in styles]
     width, height = parse_size(size, design_rgb.shape[:2])
     width, height = _fit_repeat(repeat_type.value, width, height, explicit=size is not None and "x" in size.lower())

@@ -112,12 +112,9 @@ def _rgb(path: str, sha256: str, max_pixels: int) -> np.ndarray:
 
 def design_rgb(ctx: JobContext) -> np.ndarray:
     """The job's design as the engine sees it (cropped to one detected repeat when asked)."""
-    image = _rgb(ctx.design_path, ctx.design_sha256, ctx.max_input_pixels)
-    if ctx.settings.crop_to_repeat:
-        from pipeline.analysis import crop_to_repeat
+    from pipeline.stylize import prepare_design
 
-        image = crop_to_repeat(image)
-    return image
+    return prepare_design(_rgb(ctx.design_path, ctx.design_sha256, ctx.max_input_pixels), ctx.repeat, ctx.settings)
 
 
 def _model(ctx_settings: Settings, device: Any) -> Any:

@@ -238,3 +238,15 @@ def test_style_image_size_follows_the_output_but_is_capped() -> None:
     assert style_image_size((600, 800), (256, 256), 1.0, 1024) == (192, 256)
     assert style_image_size((600, 800), (4096, 4096), 1.0, 1024) == (600, 800)  # never above the scan
     assert style_image_size((3000, 4000), (8192, 8192), 1.0, 1024) == (768, 1024)  # never above the cap
+
+
+@pytest.mark.parametrize(("repeat", "shape"), [(Repeat.HALF_DROP, (43, 40, 3)), (Repeat.BRICK, (40, 43, 3))])
+def test_a_design_with_an_odd_side_still_carries_half_drop_and_brick(
+    repeat: Repeat, shape: tuple[int, int, int], wave: np.ndarray
+) -> None:
+    """A 443 px scan cannot drop by half its height: its last row is dropped, not the job."""
+    design = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    out = stylize_image(design, [(wave, 1.0)], repeat=repeat, width=32, height=32, settings=TINY.model_copy(
+        update={"iterations": 2}))  # fmt: skip
+    assert out.shape == (32, 32, 3)
+    assert needs_knit(design, repeat) in (True, False)
