@@ -76,7 +76,7 @@ def test_print_is_full_multiscale():
 def test_demo_is_small():
     s = profile("demo")
     assert (s.coarse_size, s.scales, s.tile_size, s.halo, s.overlap) == (128, 1, 128, 32, 16)
-    assert s.iterations <= 50 and s.refine_iterations <= 25
+    assert s.iterations <= 50 and s.refine_iterations <= 40
 
 
 # --- profile files -------------------------------------------------------------------------
