@@ -70,6 +70,16 @@ def check_size(repeat: Repeat | str, width: int, height: int) -> None:
         )
 
 
+def even_size(repeat: Repeat | str, width: int, height: int) -> tuple[int, int]:
+    """Round a *derived* size up so the repeat can honour it (half-drop: even H, brick: even W)."""
+    repeat = as_repeat(repeat)
+    if repeat is Repeat.HALF_DROP and height % 2:
+        height += 1
+    if repeat is Repeat.BRICK and width % 2:
+        width += 1
+    return width, height
+
+
 def fit_to_repeat(image: Any, repeat: Repeat | str) -> Any:
     """Drop the last row (half-drop, odd H) or column (brick, odd W) so the image can carry the repeat.
 

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from pipeline import ENGINE_VERSION
 from pipeline.errors import ManifestError, Problem, WeftError
-from pipeline.geometry import Repeat, TileGrid
+from pipeline.geometry import Repeat, TileGrid, even_size
 from pipeline.manifest import JobSpec, Manifest, read_manifest
 from pipeline.settings import Settings
 from pipeline.store import LevelLayout
@@ -147,15 +147,6 @@ class Plan:
 # --- schedule --------------------------------------------------------------------------------
 
 
-def _even_for(repeat: Repeat, width: int, height: int) -> tuple[int, int]:
-    """Round a derived size so the repeat can honour it (half-drop: even H, brick: even W)."""
-    if repeat is Repeat.HALF_DROP and height % 2:
-        height += 1
-    if repeat is Repeat.BRICK and width % 2:
-        width += 1
-    return max(width, 2), max(height, 2)
-
-
 def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int], ...]]:
     """The levels of a job and the whole-image scales of its coarse pass."""
     from pipeline.stylize import whole_image_sizes
@@ -169,7 +160,7 @@ def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int
     sizes = []
     for j in range(refinements, -1, -1):  # level 0 first
         factor = s.scale_factor**j
-        sizes.append(_even_for(repeat, max(16, round(width / factor)), max(16, round(height / factor))))
+        sizes.append(even_size(repeat, max(16, round(width / factor)), max(16, round(height / factor))))
     coarse_w, coarse_h = sizes[0]
     coarse_sizes = tuple(whole_image_sizes(coarse_w, coarse_h, repeat, s))
     core = s.tile_size

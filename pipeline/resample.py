@@ -181,5 +181,9 @@ def resize_uint8(
     image: Any, repeat: Repeat | str, size: tuple[int, int], *, mode: Mode = "bicubic", antialias: bool = True
 ) -> np.ndarray:
     """:func:`resize_periodic` as an (H2, W2, C) uint8 array (round half to even, clamped): for images on disk."""
-    out = resize_periodic(image, repeat, size, mode=mode, antialias=antialias)
-    return out.round().clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).contiguous().cpu().numpy()
+    return rgb_uint8(resize_periodic(image, repeat, size, mode=mode, antialias=antialias))
+
+
+def rgb_uint8(image: torch.Tensor) -> np.ndarray:
+    """(1, C, H, W) float 0..255 -> (H, W, C) uint8: round half to even, clamp (the one conversion weft uses)."""
+    return image.detach().round().clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).contiguous().cpu().numpy()

@@ -58,8 +58,7 @@ def caffe_to_rgb_float(image: torch.Tensor) -> torch.Tensor:
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) Caffe -> (H, W, 3) uint8 RGB: round half to even, clamp; deterministic."""
-    rgb = caffe_to_rgb_float(image).round().clamp(0, 255).to(torch.uint8)
-    return rgb[0].permute(1, 2, 0).contiguous().cpu().numpy()
+    return resample.rgb_uint8(caffe_to_rgb_float(image))
 
 
 def preserve_colors(stylized: np.ndarray, design: np.ndarray) -> np.ndarray:
@@ -337,7 +336,7 @@ def stylize_image(
     if settings.preserve_colors:
         band = settings.seam_fade * min(height, width)
         design_rgb = content_window(design, repeat, (height, width), (0, 0, height, width), band=band, knit=knit)
-        result = preserve_colors(result, design_rgb[0].permute(1, 2, 0).round().clamp(0, 255).byte().cpu().numpy())
+        result = preserve_colors(result, resample.rgb_uint8(design_rgb))
     return result
 
 

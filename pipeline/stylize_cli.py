@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipeline.errors import ConfigError, WeftError
-from pipeline.geometry import as_repeat, check_size
+from pipeline.geometry import as_repeat, check_size, even_size
 from pipeline.images import load_rgb
 from pipeline.preview import parse_grid, repeat_preview
 from pipeline.settings import describe_validation_error, load_profile, resolve_settings
@@ -45,11 +45,7 @@ def _fit_repeat(repeat: str, width: int, height: int, explicit: bool) -> tuple[i
     if explicit:
         check_size(repeat, width, height)
         return width, height
-    if repeat == "half-drop" and height % 2:
-        height += 1
-    if repeat == "brick" and width % 2:
-        width += 1
-    return width, height
+    return even_size(repeat, width, height)
 
 
 def stylize_command(

@@ -178,7 +178,7 @@ def tile_task(
     import torch
 
     from pipeline.knit import content_window, needs_knit
-    from pipeline.resample import resample_window
+    from pipeline.resample import resample_window, rgb_uint8
     from pipeline.stylize import Problem, content_mask, derive_seed, optimise, preserve_colors, to_caffe, to_uint8
 
     started = time.perf_counter()
@@ -210,7 +210,7 @@ def tile_task(
     )
     rgb = to_uint8(result)[keep]
     if ctx.settings.preserve_colors:
-        design_window = content[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+        design_window = rgb_uint8(content)
         rgb = preserve_colors(rgb, design_window[keep])
     side = level.core + 2 * level.overlap
     padded = np.zeros((side, side, 3), np.uint8)
@@ -251,7 +251,7 @@ def stitch_chunk(
 
 def resample_task(ctx: JobContext, level: LevelPlan, previous: LevelPlan, row: int, col: int, *after: Any) -> dict:
     """A chunk of an untiled level (refine = false): the previous level resampled along the lattice."""
-    from pipeline.resample import resample_window
+    from pipeline.resample import resample_window, rgb_uint8
 
     started = time.perf_counter()
     if store.chunk_done(ctx.store_path, ctx.job_id, level.index, row, col):
@@ -260,8 +260,7 @@ def resample_task(ctx: JobContext, level: LevelPlan, previous: LevelPlan, row: i
     source = store.level_array(ctx.store_path, ctx.job_id, previous.index)
     rgb = resample_window(source, ctx.repeat, (level.height, level.width), *tuple(tile.rect),
                           src_origin=previous.origin, dst_origin=level.origin)  # fmt: skip
-    chunk = rgb[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
-    store.write_chunk(ctx.store_path, ctx.job_id, level.index, row, col, chunk)
+    store.write_chunk(ctx.store_path, ctx.job_id, level.index, row, col, rgb_uint8(rgb))
     return {"seconds": time.perf_counter() - started}
 
 
