@@ -111,7 +111,7 @@ def run(
     allow_outside_root: AllowOutsideOpt = False,
 ) -> None:
     """Stylize every job of MANIFEST on a Dask cluster into a zarr store; skips what is done."""
-    from pipeline.run import RunOptions, run_manifest
+    from pipeline.run.execute import RunOptions, run_manifest
 
     options = RunOptions(
         manifest=manifest,
@@ -145,7 +145,7 @@ def plan(
     allow_outside_root: AllowOutsideOpt = False,
 ) -> None:
     """Show what `weft run` would do: jobs, scales, tiles, what is skipped, a work estimate."""
-    from pipeline.plan import make_plan, print_plan
+    from pipeline.run.plan import make_plan, print_plan
 
     try:
         the_plan = make_plan(
@@ -178,7 +178,7 @@ def validate(
     """Check MANIFEST and every file it names; print every problem at once; exit 1 if any."""
     from rich.markup import escape
 
-    from pipeline.manifest import validate_manifest
+    from pipeline.manifest.load import validate_manifest
 
     try:
         problems = validate_manifest(manifest, profile=profile, config=config, allow_outside_root=allow_outside_root)
@@ -249,7 +249,7 @@ def inspect(
     ] = None,
 ) -> None:
     """Is DESIGN seamless? Seam ratio under each repeat type and its detected repeat period."""
-    from pipeline.analysis import inspect_command
+    from pipeline.repeat.analysis import inspect_command
 
     try:
         inspect_command(design, repeat=repeat.value if repeat else None, console=out)
@@ -260,7 +260,7 @@ def inspect(
 @app.command()
 def status(store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")]) -> None:
     """Jobs in STORE: state, tiles done, timings, errors."""
-    from pipeline.status import status_command
+    from pipeline.deliver.status import status_command
 
     try:
         code = status_command(store, console=out)
@@ -272,7 +272,7 @@ def status(store: Annotated[Path, typer.Argument(help="zarr store written by `we
 @app.command()
 def unlock(store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")]) -> None:
     """Remove STORE's run lock left by a run that was killed; only when no `weft run` uses it."""
-    from pipeline.store import break_lock
+    from pipeline.run.store import break_lock
 
     try:
         removed = break_lock(store)
@@ -301,7 +301,7 @@ def export(
     ] = None,
 ) -> None:
     """Write finished jobs as print files (TIFF/PNG at dpi, sRGB ICC, provenance in metadata)."""
-    from pipeline.export import export_command
+    from pipeline.deliver.export import export_command
 
     try:
         code = export_command(
@@ -318,7 +318,7 @@ def report(
     out_file: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("weft-out/report.html"),
 ) -> None:
     """Write a self-contained HTML contact sheet of every job in STORE."""
-    from pipeline.report import report_command
+    from pipeline.deliver.report import report_command
 
     try:
         report_command(store, out_file, console=out)

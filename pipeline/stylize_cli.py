@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipeline.errors import ConfigError, WeftError
-from pipeline.geometry import as_repeat, check_size, even_size
-from pipeline.images import load_rgb
-from pipeline.preview import parse_grid, repeat_preview
+from pipeline.repeat.geometry import as_repeat, check_size, even_size
+from pipeline.manifest.images import load_rgb
+from pipeline.deliver.preview import parse_grid, repeat_preview
 from pipeline.settings import describe_validation_error, load_profile, resolve_settings
 
 
@@ -68,8 +68,8 @@ def stylize_command(
     import torch
     from pydantic import ValidationError
 
-    from pipeline.seams import repeat_seam_ratio
-    from pipeline.stylize import effective_precision, prepare_design, resolve_device, stylize_image
+    from pipeline.repeat.seams import repeat_seam_ratio
+    from pipeline.engine.stylize import effective_precision, prepare_design, resolve_device, stylize_image
 
     repeat_type = as_repeat(repeat)
     grid = parse_grid(preview) if preview is not None else None

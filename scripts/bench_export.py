@@ -27,14 +27,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.store import LevelLayout, open_store, prepare_job, set_job_status, write_chunk  # noqa: E402
+from pipeline.run.store import LevelLayout, open_store, prepare_job, set_job_status, write_chunk  # noqa: E402
 
 CHUNK = 512
 
 CHILD = r"""
 import json, resource, sys, time, tracemalloc
 from pathlib import Path
-from pipeline.export import export_job
+from pipeline.deliver.export import export_job
 
 def peak_rss():
     # VmHWM: this process's own high-water mark. ru_maxrss is not: Linux carries the parent's

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.geometry import Repeat, gather_window, wrap_pad
+from pipeline.repeat.geometry import Repeat, gather_window, wrap_pad
 
 SIZE = 4096
 CORE, HALO, PAD = 512, 64, 64

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from rich.console import Console
 
-    from pipeline.report import report_command
+    from pipeline.deliver.report import report_command
 
     with tempfile.TemporaryDirectory(prefix="weft-report-") as work:
         store = args.store

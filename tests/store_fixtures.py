@@ -1,6 +1,6 @@
 """Synthetic weft stores for tests (and the report screenshot): no network, no neural network.
 
-:func:`make_finished_store` prepares jobs with :func:`pipeline.store.prepare_job` and writes
+:func:`make_finished_store` prepares jobs with :func:`pipeline.run.store.prepare_job` and writes
 them the way the Dask run does (coarse level, tile windows, stitched chunks, done flags,
 status), so status/export/report/pyramid tests exercise the real layout.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.geometry import gather_window
-from pipeline.pyramid import box_reduce, write_pyramid
-from pipeline.store import (
+from pipeline.repeat.geometry import gather_window
+from pipeline.run.pyramid import box_reduce, write_pyramid
+from pipeline.run.store import (
     LevelLayout,
     open_store,
     prepare_job,

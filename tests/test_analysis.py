@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from pipeline.analysis import (
+from pipeline.repeat.analysis import (
     crop_to_repeat,
     design_seam_ratio,
     detect_period,
@@ -19,8 +19,8 @@ from pipeline.analysis import (
     seam_report,
 )
 from pipeline.cli import app
-from pipeline.geometry import Repeat
-from pipeline.images import load_rgb
+from pipeline.repeat.geometry import Repeat
+from pipeline.manifest.images import load_rgb
 
 # smooth seamless textures from the seam tests (tests/ is on sys.path, as for conftest's helpers)
 from test_seams import smooth_repeat

@@ -1,4 +1,4 @@
-"""``pipeline.cluster`` against real processes: a ``dask scheduler`` and ``dask worker``s started
+"""``pipeline.run.cluster`` against real processes: a ``dask scheduler`` and ``dask worker``s started
 here as subprocesses (what the batch scripts start on a cluster), dask-jobqueue's job scripts
 from the shipped ``configs/cluster/*.toml``, and a ``--cluster slurm`` run whose ``sbatch`` is
 a stand-in that starts the job script on this machine.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cluster as cluster_mod
-from pipeline.cluster import ClusterOptions, cluster_config, connect, declared_resources, default_jobs
+from pipeline.run import cluster as cluster_mod
+from pipeline.run.cluster import ClusterOptions, cluster_config, connect, declared_resources, default_jobs
 from pipeline.errors import ConfigError, WeftError
 
 DASK = Path(sys.executable).parent / "dask"
@@ -101,7 +101,7 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
 
 
 # Tasks are plain library functions: the scheduler and workers run elsewhere and cannot import
-# this test module (weft's own tasks live in the installed ``pipeline.tasks``).
+# this test module (weft's own tasks live in the installed ``pipeline.run.tasks``).
 _add = operator.add
 
 

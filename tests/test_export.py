@@ -17,8 +17,8 @@ from rich.console import Console
 from store_fixtures import FixtureJob, coordinate_pattern, make_finished_store
 
 from pipeline.errors import StoreError, WeftError
-from pipeline.export import export_command, export_job, srgb_icc
-from pipeline.preview import parse_grid, repeat_preview
+from pipeline.deliver.export import export_command, export_job, srgb_icc
+from pipeline.deliver.preview import parse_grid, repeat_preview
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,7 +115,7 @@ def test_png_pixels_dpi_icc_and_text(store: Path, tmp_path: Path) -> None:
 
 
 def test_png_of_a_wide_image_streams_in_several_bands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.export as export
+    import pipeline.deliver.export as export
 
     monkeypatch.setattr(export, "BAND_BYTES", 3 * 50 * 7)  # 7 rows per band
     store = make_finished_store(tmp_path, [FixtureJob("wide", width=50, height=40, core=16, coordinates=True)])
@@ -238,7 +238,7 @@ def test_xmp_escapes_xml_special_characters(tmp_path: Path) -> None:
     """Attributions like 'Morris & Co. <1883>' must stay well-formed XML in the XMP packet."""
     import xml.dom.minidom
 
-    from pipeline.export import provenance_record, xmp_packet
+    from pipeline.deliver.export import provenance_record, xmp_packet
 
     store = make_finished_store(tmp_path, [FixtureJob("amp")])
     root = zarr.open_group(str(store), mode="r+")

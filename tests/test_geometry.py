@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from torch.nn import functional
 
 from pipeline.errors import GeometryError
-from pipeline.geometry import (
+from pipeline.repeat.geometry import (
     Rect,
     Repeat,
     TileGrid,
@@ -161,7 +161,7 @@ def test_window_is_lattice_periodic_far_from_the_tile(
 @FAST
 @given(tiles_with_image(channels=2), st.integers(1, 2))
 def test_wrap_pad_then_conv_equals_conv_of_periodic_extension(case: tuple[Repeat, np.ndarray], pad: int) -> None:
-    from pipeline.geometry import LatticePad2d
+    from pipeline.repeat.geometry import LatticePad2d
 
     repeat, img = case
     height, width = img.shape[:2]

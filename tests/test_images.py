@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from pipeline.errors import ImageError, WeftError
-from pipeline.images import BACKGROUND, DEFAULT_MAX_INPUT_PIXELS, image_size, load_rgb
+from pipeline.manifest.images import BACKGROUND, DEFAULT_MAX_INPUT_PIXELS, image_size, load_rgb
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.errors import ConfigError, ManifestError, Problem
-from pipeline.geometry import Repeat
-from pipeline.manifest import JobSpec, Limits, Manifest, load_manifest, validate_manifest
+from pipeline.repeat.geometry import Repeat
+from pipeline.manifest.load import JobSpec, Limits, Manifest, load_manifest, validate_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "manifests" / "demo.toml"
-HAVE_SEAMS = importlib.util.find_spec("pipeline.seams") is not None
+HAVE_SEAMS = importlib.util.find_spec("pipeline.repeat.seams") is not None
 
 STYLES = """
 [[styles]]
@@ -105,10 +105,10 @@ def test_demo_files_are_small_and_credited():
         assert path.relative_to(DEMO.parent).as_posix() in sources
 
 
-@pytest.mark.skipif(not HAVE_SEAMS, reason="pipeline.seams not written yet")
+@pytest.mark.skipif(not HAVE_SEAMS, reason="pipeline.repeat.seams not written yet")
 def test_demo_tartan_is_one_seamless_sett():
-    from pipeline.images import load_rgb
-    from pipeline.seams import repeat_seam_ratio
+    from pipeline.manifest.images import load_rgb
+    from pipeline.repeat.seams import repeat_seam_ratio
 
     tartan = next(j for j in load_manifest(DEMO).jobs if j.repeat is Repeat.BLOCK)
     assert repeat_seam_ratio(load_rgb(tartan.design), "block") < 1.05
@@ -520,7 +520,7 @@ def test_truncated_design_is_found_by_validate(ws, make_image):
     assert "truncated" in found[0].message
 
 
-@pytest.mark.skipif(not HAVE_SEAMS, reason="pipeline.seams not written yet")
+@pytest.mark.skipif(not HAVE_SEAMS, reason="pipeline.repeat.seams not written yet")
 def test_warns_about_designs_that_are_not_seamless(ws, make_image):
     y, x = np.mgrid[0:64, 0:96]
     periodic = 128 + 100 * np.sin(2 * np.pi * x / 48) * np.cos(2 * np.pi * y / 32)
@@ -548,7 +548,7 @@ def test_duplicate_id_across_toml_and_csv(ws):
 
 
 def test_manifest_reference_lists_every_field():
-    from pipeline.manifest import JOB_FIELDS, STYLE_FIELDS, TOP_LEVEL_FIELDS
+    from pipeline.manifest.load import JOB_FIELDS, STYLE_FIELDS, TOP_LEVEL_FIELDS
 
     reference = (REPO / "docs" / "manifest.md").read_text()
     names = {*JOB_FIELDS, *STYLE_FIELDS, *TOP_LEVEL_FIELDS, *Limits.__dataclass_fields__}
@@ -557,7 +557,7 @@ def test_manifest_reference_lists_every_field():
 
 
 def test_read_manifest_keeps_the_valid_jobs(ws):
-    from pipeline.manifest import read_manifest
+    from pipeline.manifest.load import read_manifest
 
     path = manifest(ws, job() + job(job_id="broken", design="designs/none.png") + job(job_id="k", style='"kiss"'))
     m, problems = read_manifest(path)

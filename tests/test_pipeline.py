@@ -18,8 +18,8 @@ import pytest
 import zarr
 from pipeline_helpers import JOBS, _start_weft, _tiles_done, _wait_for, chunk_files, pixels, run, write_manifest
 
-from pipeline.run import RunResult
-from pipeline.seams import repeat_seam_ratio
+from pipeline.run.execute import RunResult
+from pipeline.repeat.seams import repeat_seam_ratio
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from store_fixtures import FixtureJob, demo_jobs, make_finished_store
 
 from pipeline.errors import StoreError, WeftError
-from pipeline.report import report_command
+from pipeline.deliver.report import report_command
 
 ROOT = Path(__file__).resolve().parent.parent
 

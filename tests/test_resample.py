@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from torch.nn import functional
 
 from pipeline.errors import GeometryError
-from pipeline.geometry import Repeat, gather_window, reframe
-from pipeline.resample import resample_window, resize_periodic, resize_uint8
+from pipeline.repeat.geometry import Repeat, gather_window, reframe
+from pipeline.repeat.resample import resample_window, resize_periodic, resize_uint8
 
 # the plane built from the lattice definition alone (tests/ is on sys.path, as for conftest's helpers)
 from test_geometry import plane_3x3

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.nn import functional
 
-from pipeline.geometry import Repeat, TileGrid, wrap_pad
-from pipeline.seams import (
+from pipeline.repeat.geometry import Repeat, TileGrid, wrap_pad
+from pipeline.repeat.seams import (
     boundary_seam_ratio,
     mean_step,
     repeat_seam_ratio,

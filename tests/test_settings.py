@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.errors import ConfigError
-from pipeline.manifest import load_manifest
+from pipeline.manifest.load import load_manifest
 from pipeline.settings import (
     Settings,
     available_profiles,

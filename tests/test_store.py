@@ -16,8 +16,8 @@ import zarr
 from store_fixtures import FixtureJob, make_finished_store
 
 from pipeline.errors import StoreError
-from pipeline.pyramid import box_reduce, pyramid_shapes, write_pyramid
-from pipeline.store import (
+from pipeline.run.pyramid import box_reduce, pyramid_shapes, write_pyramid
+from pipeline.run.store import (
     LOCK_NAME,
     LevelLayout,
     RunLock,

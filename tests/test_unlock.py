@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import store
+from pipeline.run import store
 from pipeline.cli import app
 from pipeline.errors import StoreError
 
 OTHER_HOST = "weft-node-17"
 HOLD_LOCK = """
 import sys, time
-from pipeline.store import RunLock
+from pipeline.run.store import RunLock
 lock = RunLock(sys.argv[1], command="weft run killed.toml")
 lock.__enter__()
 print("locked", flush=True)

@@ -33,9 +33,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline.errors import WeftError
-from pipeline.preview import parse_grid, preview_region
-from pipeline.store import is_finished, job_group, job_info, open_store
-from pipeline.store import job_ids as list_job_ids
+from pipeline.deliver.preview import parse_grid, preview_region
+from pipeline.run.store import is_finished, job_group, job_info, open_store
+from pipeline.run.store import job_ids as list_job_ids
 
 TIFF_TILE = 256
 DEFAULT_DPI = 300

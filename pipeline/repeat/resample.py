@@ -2,7 +2,7 @@
 
 A resized repeat must still be a repeat: the pixels near the right edge interpolate from the
 pixels across the wrap (for half-drop, shifted by H/2), never from a clamped or mirrored
-border. So every read of the source goes through :func:`pipeline.geometry.gather_window`,
+border. So every read of the source goes through :func:`pipeline.repeat.geometry.gather_window`,
 and only the margin-padded source window a destination window needs is ever read (a tile's
 initialisation at the next scale reads a few MB of a zarr level, not the whole level).
 
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import GeometryError
-from pipeline.geometry import Repeat, _is_torch, _spatial_shape, as_repeat, check_size, gather_window
+from pipeline.repeat.geometry import Repeat, _is_torch, _spatial_shape, as_repeat, check_size, gather_window
 
 Mode = Literal["bicubic", "bilinear"]
 

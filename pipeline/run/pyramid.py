@@ -21,7 +21,7 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 from pipeline.errors import StoreError
-from pipeline.store import PathLike, job_group, job_info, open_store
+from pipeline.run.store import PathLike, job_group, job_info, open_store
 
 MIN_SIDE = 256
 CHUNK = 512

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pipeline.geometry import Repeat, TileGrid, as_repeat, gather_window
+from pipeline.repeat.geometry import Repeat, TileGrid, as_repeat, gather_window
 
 Line = tuple[Literal["x", "y"], int]
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import store
-from pipeline.geometry import Rect, Repeat, TileGrid, feather_weights
-from pipeline.losses import StyleTargets, blend_targets
-from pipeline.plan import LevelPlan
+from pipeline.run import store
+from pipeline.repeat.geometry import Rect, Repeat, TileGrid, feather_weights
+from pipeline.engine.losses import StyleTargets, blend_targets
+from pipeline.run.plan import LevelPlan
 from pipeline.settings import Settings
 
 
@@ -78,7 +78,7 @@ COMPUTED: Counter[str] = Counter()
 
 def worker_stats() -> dict[str, Any]:
     """Run on each worker after a run: tasks computed, model loads and cache sizes (nothing grows per job)."""
-    from pipeline.model import get_model
+    from pipeline.engine.vgg import get_model
 
     model = get_model.cache_info()
     return {
@@ -93,7 +93,7 @@ def _prepare_torch(device: str, threads: int) -> Any:
     """Fix torch's thread count (results must not depend on the worker layout) and pick the device."""
     import torch
 
-    from pipeline.stylize import resolve_device
+    from pipeline.engine.stylize import resolve_device
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
@@ -103,7 +103,7 @@ def _prepare_torch(device: str, threads: int) -> Any:
 @lru_cache(maxsize=8)
 def _rgb(path: str, sha256: str, max_pixels: int) -> np.ndarray:
     """Decoded input image, cached per worker by content hash (sha256 makes a changed file a new entry)."""
-    from pipeline.images import load_rgb
+    from pipeline.manifest.images import load_rgb
 
     image = load_rgb(Path(path), max_pixels=max_pixels)
     image.setflags(write=False)
@@ -112,13 +112,13 @@ def _rgb(path: str, sha256: str, max_pixels: int) -> np.ndarray:
 
 def design_rgb(ctx: JobContext) -> np.ndarray:
     """The job's design as the engine sees it (cropped to one detected repeat when asked)."""
-    from pipeline.stylize import prepare_design
+    from pipeline.engine.stylize import prepare_design
 
     return prepare_design(_rgb(ctx.design_path, ctx.design_sha256, ctx.max_input_pixels), ctx.repeat, ctx.settings)
 
 
 def _model(ctx_settings: Settings, device: Any) -> Any:
-    from pipeline.model import get_model
+    from pipeline.engine.vgg import get_model
 
     return get_model(ctx_settings.weights, str(device), pooling=ctx_settings.pooling)
 
@@ -130,7 +130,7 @@ def style_targets_task(
     style: StyleSource, level_hw: tuple[int, int], settings: Settings, device: str, threads: int
 ) -> StyleTargets:
     """Gram targets of one style for an output of ``level_hw``; computed once, used by every tile."""
-    from pipeline.stylize import compute_style_targets
+    from pipeline.engine.stylize import compute_style_targets
 
     torch_device = _prepare_torch(device, threads)
     rgb = _rgb(style.path, style.sha256, style.max_input_pixels)
@@ -143,7 +143,7 @@ def coarse_task(
     ctx: JobContext, level: LevelPlan, targets: dict[tuple[int, int], list[StyleTargets]]
 ) -> dict[str, float]:
     """Level 0: the whole repeat, coarse to fine, lattice padding; written as the level's image."""
-    from pipeline.stylize import stylize_image
+    from pipeline.engine.stylize import stylize_image
 
     started = time.perf_counter()
     if bool(store.done_map(ctx.store_path, ctx.job_id, level.index).all()):
@@ -177,9 +177,9 @@ def tile_task(
     """
     import torch
 
-    from pipeline.knit import content_window, needs_knit
-    from pipeline.resample import resample_window, rgb_uint8
-    from pipeline.stylize import Problem, content_mask, derive_seed, optimise, preserve_colors, to_caffe, to_uint8
+    from pipeline.engine.knit import content_window, needs_knit
+    from pipeline.repeat.resample import resample_window, rgb_uint8
+    from pipeline.engine.stylize import Problem, content_mask, derive_seed, optimise, preserve_colors, to_caffe, to_uint8
 
     started = time.perf_counter()
     if store.tile_done(ctx.store_path, ctx.job_id, level.index, row, col):
@@ -251,7 +251,7 @@ def stitch_chunk(
 
 def resample_task(ctx: JobContext, level: LevelPlan, previous: LevelPlan, row: int, col: int, *after: Any) -> dict:
     """A chunk of an untiled level (refine = false): the previous level resampled along the lattice."""
-    from pipeline.resample import resample_window, rgb_uint8
+    from pipeline.repeat.resample import resample_window, rgb_uint8
 
     started = time.perf_counter()
     if store.chunk_done(ctx.store_path, ctx.job_id, level.index, row, col):

@@ -2,7 +2,7 @@
 
 Most catalogue designs are scans or photos, not exact repeat tiles: some hold a single repeat
 that does not quite join, some hold several repeats. :func:`seam_report` scores the join under
-each repeat type (see :mod:`pipeline.seams`); :func:`find_period` finds the repeat period by
+each repeat type (see :mod:`pipeline.repeat.seams`); :func:`find_period` finds the repeat period by
 normalised autocorrelation, and :func:`crop_to_repeat` cuts one repeat out (the
 ``crop_to_repeat`` setting). ``weft inspect`` prints both.
 """
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import GeometryError
-from pipeline.geometry import Repeat, check_size
-from pipeline.seams import Line, mean_step, repeat_seam_ratio
+from pipeline.repeat.geometry import Repeat, check_size
+from pipeline.repeat.seams import Line, mean_step, repeat_seam_ratio
 
 #: A seam ratio at or below this is invisible in print.
 SEAMLESS_RATIO = 1.1
@@ -191,7 +191,7 @@ def design_seam_ratio(img: np.ndarray, repeat: Repeat | str, period: Period | No
     neighbouring lines or exactly like a line the design already has one period inside (an
     exact multi-repeat scan such as the tartan scores 1.0 here, 3.2 on the local ratio alone).
     """
-    from pipeline.seams import repeat_seam_ratios
+    from pipeline.repeat.seams import repeat_seam_ratios
 
     period = period or find_period(img)
     local = repeat_seam_ratios(img, repeat)
@@ -210,7 +210,7 @@ def _whole_periods(length: int, period: float) -> bool:
 def _load_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 of an image file; the shared decoder when present (limits, EXIF, modes)."""
     try:
-        from pipeline.images import load_rgb
+        from pipeline.manifest.images import load_rgb
     except ImportError:  # pragma: no cover - images.py is part of the package
         from PIL import Image
 
@@ -242,7 +242,7 @@ def inspect_command(design: Path, repeat: str | None, console: Any) -> None:
     """
     from rich.table import Table
 
-    from pipeline.seams import repeat_seam_ratios
+    from pipeline.repeat.seams import repeat_seam_ratios
 
     img = _load_image(Path(design))
     height, width = img.shape[:2]

@@ -30,8 +30,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from pipeline.errors import ConfigError, GeometryError, ImageError, ManifestError, Problem
-from pipeline.geometry import Repeat, check_size
-from pipeline.images import DEFAULT_MAX_INPUT_PIXELS, image_size, load_rgb
+from pipeline.repeat.geometry import Repeat, check_size
+from pipeline.manifest.images import DEFAULT_MAX_INPUT_PIXELS, image_size, load_rgb
 from pipeline.settings import (
     SETTING_NAMES,
     Settings,
@@ -1114,7 +1114,7 @@ def _inspect_size(width: int, height: int, repeat: Repeat) -> tuple[int, int]:
 def _seam_ratio(design: np.ndarray, job: JobSpec) -> float | None:
     """The design's seam ratio as the pipeline will see it (resized to the job's shape); None if unavailable."""
     try:
-        from pipeline.analysis import design_seam_ratio
+        from pipeline.repeat.analysis import design_seam_ratio
     except ImportError:
         return None
     from PIL import Image

@@ -5,7 +5,7 @@ does not continue into their left edge, so the design itself has a step at every
 optimiser must not be asked to reproduce that step. Within a band around the seams the design
 is cross-faded with a lattice-shifted copy of itself whose own seams lie far inside the tile
 (a quarter or half tile away): at the seam the shifted copy is continuous, so the blend is too.
-The content loss is also faded out in that band (:func:`pipeline.losses.seam_fade_mask`), so
+The content loss is also faded out in that band (:func:`pipeline.engine.losses.seam_fade_mask`), so
 the style loss repaints the cross-fade in the painting's own texture.
 
 Designs that already repeat (a tartan cut to one sett) are left untouched: a cross-fade would
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.geometry import Repeat, as_repeat, fit_to_repeat
-from pipeline.losses import seam_fade_mask
-from pipeline.resample import resample_window, resize_uint8
+from pipeline.repeat.geometry import Repeat, as_repeat, fit_to_repeat
+from pipeline.engine.losses import seam_fade_mask
+from pipeline.repeat.resample import resample_window, resize_uint8
 
 #: A design whose repeat seam ratio is above this is treated as not seamless and is knitted.
 KNIT_THRESHOLD = 1.2
@@ -32,8 +32,8 @@ _PROBE_SIDE = 256
 
 
 def probe_seam_ratio(design: np.ndarray, repeat: Repeat | str) -> float:
-    """The design's own seam ratio (:func:`pipeline.analysis.design_seam_ratio`) on a copy of at most 256 px."""
-    from pipeline.analysis import design_seam_ratio
+    """The design's own seam ratio (:func:`pipeline.repeat.analysis.design_seam_ratio`) on a copy of at most 256 px."""
+    from pipeline.repeat.analysis import design_seam_ratio
 
     repeat = as_repeat(repeat)
     design = fit_to_repeat(design, repeat)

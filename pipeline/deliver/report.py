@@ -28,10 +28,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline.errors import WeftError
-from pipeline.preview import repeat_preview
-from pipeline.pyramid import job_thumbnail
-from pipeline.status import number, size_cm
-from pipeline.store import is_finished, job_group, job_ids, job_info, open_store
+from pipeline.deliver.preview import repeat_preview
+from pipeline.run.pyramid import job_thumbnail
+from pipeline.deliver.status import number, size_cm
+from pipeline.run.store import is_finished, job_group, job_ids, job_info, open_store
 
 GROUPS = ("failed", "running", "pending", "done")
 RESULT_SIDE = 256

@@ -36,11 +36,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from pipeline import ENGINE_VERSION, __version__, store
-from pipeline.cluster import ClusterInfo, ClusterOptions, connect
+from pipeline import ENGINE_VERSION, __version__
+
+from pipeline.run import store
+from pipeline.run.cluster import ClusterInfo, ClusterOptions, connect
 from pipeline.errors import StoreError, WeftError
-from pipeline.plan import JobPlan, LevelPlan, Plan, make_plan, print_plan
-from pipeline.tasks import (
+from pipeline.run.plan import JobPlan, LevelPlan, Plan, make_plan, print_plan
+from pipeline.run.tasks import (
     JobContext,
     StyleSource,
     coarse_task,
@@ -106,7 +108,7 @@ class RunResult:
     tasks: int = 0  # tasks submitted (0 when everything was already done)
     worker_peak_rss: dict[str, int] = field(default_factory=dict)  # bytes, per worker process
     task_counts: dict[str, int] = field(default_factory=dict)  # tasks submitted, by kind: targets, coarse, tile, ...
-    #: per worker: tasks it computed by kind, model loads, cached inputs (pipeline.tasks.worker_stats)
+    #: per worker: tasks it computed by kind, model loads, cached inputs (pipeline.run.tasks.worker_stats)
     worker_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -361,7 +363,7 @@ def _context(job: JobPlan, plan: Plan, info: ClusterInfo) -> JobContext:
 
 
 def _thumbnails(job: JobPlan, max_pixels: int) -> dict[str, np.ndarray]:
-    from pipeline.images import load_rgb
+    from pipeline.manifest.images import load_rgb
 
     images = {"design": load_rgb(Path(job.spec.design), max_pixels=max_pixels, job=job.id)}
     for index, use in enumerate(job.spec.styles):
@@ -569,8 +571,8 @@ def _error_text(future: Any) -> str:
 
 def _finish_job(plan: Plan, root: Any, outcome: JobOutcome) -> None:
     """Seam figures, pyramid, status done, timings: the job is finished and exportable."""
-    from pipeline.pyramid import write_pyramid
-    from pipeline.seams import boundary_seam_ratio, repeat_seam_ratio, tile_boundary_lines
+    from pipeline.run.pyramid import write_pyramid
+    from pipeline.repeat.seams import boundary_seam_ratio, repeat_seam_ratio, tile_boundary_lines
 
     job = outcome.job
     assert job is not None

@@ -28,11 +28,11 @@ from rich.table import Table
 
 from pipeline import ENGINE_VERSION
 from pipeline.errors import ManifestError, Problem, WeftError
-from pipeline.geometry import Repeat, TileGrid, even_size
-from pipeline.manifest import JobSpec, Manifest, read_manifest
+from pipeline.repeat.geometry import Repeat, TileGrid, even_size
+from pipeline.manifest.load import JobSpec, Manifest, read_manifest
 from pipeline.settings import Settings
-from pipeline.store import LevelLayout
-from pipeline.weights import file_sha256, weights_identity
+from pipeline.run.store import LevelLayout
+from pipeline.engine.weights import file_sha256, weights_identity
 
 #: Rough CPU cost of one optimiser step per megapixel (bf16, one core of this class of machine),
 #: used only for the estimate `weft plan` prints; measured figures are in docs/benchmarks.md.
@@ -149,7 +149,7 @@ class Plan:
 
 def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int], ...]]:
     """The levels of a job and the whole-image scales of its coarse pass."""
-    from pipeline.stylize import whole_image_sizes
+    from pipeline.engine.stylize import whole_image_sizes
 
     s: Settings = spec.settings
     width, height, repeat = spec.width, spec.height, spec.repeat
@@ -278,7 +278,7 @@ def broken_jobs(problems: list[Problem]) -> dict[str, str]:
 
 def _stored_jobs(store: Path) -> dict[str, dict[str, Any]]:
     """job id -> info for every job already in the store (empty when there is no store yet)."""
-    from pipeline.store import job_ids, job_info, open_store
+    from pipeline.run.store import job_ids, job_info, open_store
 
     if not (store / "zarr.json").exists():
         return {}

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipeline.geometry import Repeat, as_repeat, fit_to_repeat, size_quantum
-from pipeline.knit import content_window, needs_knit
-from pipeline.losses import (
+from pipeline.repeat.geometry import Repeat, as_repeat, fit_to_repeat, size_quantum
+from pipeline.engine.knit import content_window, needs_knit
+from pipeline.engine.losses import (
     StyleTargets,
     blend_grams,
     content_loss,
@@ -28,10 +28,10 @@ from pipeline.losses import (
     style_loss,
     tv_loss,
 )
-from pipeline.model import VGGFeatures, get_model, pool_depth
-from pipeline import resample
+from pipeline.engine.vgg import VGGFeatures, get_model, pool_depth
+from pipeline.repeat import resample
 from pipeline.settings import Settings
-from pipeline.weights import CAFFE_MEAN_BGR
+from pipeline.engine.weights import CAFFE_MEAN_BGR
 
 #: Called after every optimiser step with (step, total_steps, losses).
 StepCallback = Callable[[int, int, dict[str, float]], None]
@@ -265,7 +265,7 @@ def whole_image_sizes(
     """(h, w) of each whole-image scale ending near W x H, every size exactly lattice-periodic in the net.
 
     Sizes are multiples of the repeat's quantum through the network's poolings (see
-    :func:`pipeline.geometry.size_quantum`); the caller resamples the last one to W x H exactly.
+    :func:`pipeline.repeat.geometry.size_quantum`); the caller resamples the last one to W x H exactly.
     """
     qx, qy = size_quantum(repeat, pool_depth([settings.content_layer, *settings.style_layers]))
     count = scales or settings.scales
@@ -343,7 +343,7 @@ def stylize_image(
 def prepare_design(design: np.ndarray, repeat: Repeat | str, settings: Settings) -> np.ndarray:
     """The design as the engine uses it: cropped to one detected repeat when asked, fitted to the repeat."""
     if settings.crop_to_repeat:
-        from pipeline.analysis import crop_to_repeat
+        from pipeline.repeat.analysis import crop_to_repeat
 
         design = crop_to_repeat(design)
     return fit_to_repeat(design, repeat)
@@ -357,7 +357,7 @@ def initial_image(settings: Settings, content: torch.Tensor, seed: int, device: 
         generator = torch.Generator(device="cpu").manual_seed(seed)
         noise = torch.randn(content.shape, generator=generator) * 32.0
         return noise.to(device).contiguous(memory_format=torch.channels_last)
-    from pipeline.images import load_rgb
+    from pipeline.manifest.images import load_rgb
 
     rgb = load_rgb(settings.init)
     return to_caffe(resample.resize_periodic(rgb, Repeat.BLOCK, tuple(content.shape[-2:])), device)
