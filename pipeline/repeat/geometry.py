@@ -53,17 +53,27 @@ def as_repeat(value: Repeat | str) -> Repeat:
         raise GeometryError(f"unknown repeat {value!r}; choose one of {names}") from None
 
 
+def even_sides(repeat: Repeat | str) -> tuple[bool, bool]:
+    """(width, height) must be even: brick shifts rows by W/2, half-drop columns by H/2.
+
+    The one home of the even-side rule; sizes, fitting and validation all ask it.
+    """
+    repeat = as_repeat(repeat)
+    return repeat is Repeat.BRICK, repeat is Repeat.HALF_DROP
+
+
 def check_size(repeat: Repeat | str, width: int, height: int) -> None:
     """Raise :class:`GeometryError` when a W x H tile cannot carry this repeat; say what would work."""
     repeat = as_repeat(repeat)
     if width < 1 or height < 1:
         raise GeometryError(f"size {width}x{height} is empty")
-    if repeat is Repeat.HALF_DROP and height % 2:
+    even_w, even_h = even_sides(repeat)
+    if even_h and height % 2:
         raise GeometryError(
             f"half-drop needs an even height (the drop is H/2); {width}x{height} does not work, "
             f"{width}x{height - 1} or {width}x{height + 1} would"
         )
-    if repeat is Repeat.BRICK and width % 2:
+    if even_w and width % 2:
         raise GeometryError(
             f"brick needs an even width (the offset is W/2); {width}x{height} does not work, "
             f"{width - 1}x{height} or {width + 1}x{height} would"
@@ -72,12 +82,8 @@ def check_size(repeat: Repeat | str, width: int, height: int) -> None:
 
 def even_size(repeat: Repeat | str, width: int, height: int) -> tuple[int, int]:
     """Round a *derived* size up so the repeat can honour it (half-drop: even H, brick: even W)."""
-    repeat = as_repeat(repeat)
-    if repeat is Repeat.HALF_DROP and height % 2:
-        height += 1
-    if repeat is Repeat.BRICK and width % 2:
-        width += 1
-    return width, height
+    even_w, even_h = even_sides(repeat)
+    return width + (even_w and width % 2), height + (even_h and height % 2)
 
 
 def fit_to_repeat(image: Any, repeat: Repeat | str) -> Any:
@@ -86,11 +92,11 @@ def fit_to_repeat(image: Any, repeat: Repeat | str) -> Any:
     A design is used as its own repeat tile (content, knitting, seam checks); a scan 443 px
     high cannot drop by half its height. One pixel is invisible; refusing the design is not.
     """
-    repeat = as_repeat(repeat)
     height, width, channels_first = _spatial_shape(image)
-    if repeat is Repeat.HALF_DROP and height % 2:
+    even_w, even_h = even_sides(repeat)
+    if even_h and height % 2:
         return image[..., : height - 1, :] if channels_first else image[: height - 1]
-    if repeat is Repeat.BRICK and width % 2:
+    if even_w and width % 2:
         return image[..., : width - 1] if channels_first else image[:, : width - 1]
     return image
 
@@ -101,11 +107,9 @@ def size_quantum(repeat: Repeat | str, depth: int) -> tuple[int, int]:
     Each pooling halves the lattice; half-drop also halves the H/2 drop, so H needs one more
     factor of two (brick likewise for W).
     """
-    repeat = as_repeat(repeat)
+    even_w, even_h = even_sides(repeat)
     base = 2**depth
-    qx = base * (2 if repeat is Repeat.BRICK else 1)
-    qy = base * (2 if repeat is Repeat.HALF_DROP else 1)
-    return qx, qy
+    return base * (1 + even_w), base * (1 + even_h)
 
 
 def source_coords(repeat: Repeat | str, x: Any, y: Any, width: int, height: int) -> tuple[Any, Any]:

@@ -1,0 +1,57 @@
+"""The few facts every stage agrees on: what a job id may be, the default dpi, the job statuses.
+
+Each is defined here once, so the manifest, the store, the run and the deliverables cannot
+drift apart (a job id the manifest accepts is always a folder name the store can hold).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+#: Print resolution when a job gives none: the textile printers' common default.
+DEFAULT_DPI = 300
+
+#: A job id: it names a folder in the store and a file in the export, so only safe characters.
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def is_valid_job_id(job_id: object) -> bool:
+    """True when ``job_id`` can name a store folder and an export file."""
+    return isinstance(job_id, str) and JOB_ID_PATTERN.fullmatch(job_id) is not None
+
+
+class JobStatus(StrEnum):
+    """Where a job stands: in the store (the first four) and, for one run, in its summary (all)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # already done with the same key: this run did nothing
+    STOPPED = "stopped"  # the run stopped on a store fault before the job finished
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM while the job ran
+
+    @property
+    def stored(self) -> bool:
+        """Whether the store can hold this status (the rest describe one run only)."""
+        return self in STORED_STATUSES
+
+
+STORED_STATUSES = frozenset({JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DONE, JobStatus.FAILED})
+
+
+class PlanState(StrEnum):
+    """What the plan decided for a job by comparing its key with the store."""
+
+    NEW = "new"
+    CHANGED = "changed"  # the store holds an older key: recomputed from scratch
+    RESUME = "resume"  # same key, unfinished: finished tiles are kept
+    DONE = "done"  # same key, finished: skipped
+    FORCED = "forced"  # --force
+    FAILED = "failed"  # an input cannot be read or hashed
+
+    @property
+    def runs(self) -> bool:
+        """Whether `weft run` computes anything for a job in this state."""
+        return self in {PlanState.NEW, PlanState.CHANGED, PlanState.RESUME, PlanState.FORCED}
