@@ -145,18 +145,13 @@ def plan(
     allow_outside_root: AllowOutsideOpt = False,
 ) -> None:
     """Show what `weft run` would do: jobs, scales, tiles, what is skipped, a work estimate."""
-    from pipeline.run.plan import make_plan, print_plan
+    from pipeline.run.execute import RunOptions, plan_run
+    from pipeline.run.plan import print_plan
 
+    options = RunOptions(manifest=manifest, store=store, profile=profile, config=config, only=tuple(only or ()),
+                         force=force, allow_outside_root=allow_outside_root)  # fmt: skip
     try:
-        the_plan = make_plan(
-            manifest,
-            store=store,
-            profile=profile,
-            config=config,
-            only=tuple(only or ()),
-            force=force,
-            allow_outside_root=allow_outside_root,
-        )
+        the_plan = plan_run(options)
     except WeftError as error:
         _fail(error)
     print_plan(the_plan, out)

@@ -69,7 +69,8 @@ def stylize_command(
     from pydantic import ValidationError
 
     from pipeline.repeat.seams import repeat_seam_ratio
-    from pipeline.engine.stylize import effective_precision, prepare_design, resolve_device, stylize_image
+    from pipeline.engine.device import effective_precision, resolve_device
+    from pipeline.engine.whole import prepare_design, stylize_image
 
     repeat_type = as_repeat(repeat)
     grid = parse_grid(preview) if preview is not None else None

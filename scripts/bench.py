@@ -230,7 +230,10 @@ class _WeftEngine:
         from pipeline.engine.losses import seam_fade_mask
         from pipeline.engine.vgg import get_model
         from pipeline.settings import Settings
-        from pipeline.engine.stylize import Problem, compute_style_targets, effective_precision, to_caffe
+        from pipeline.engine.device import effective_precision
+        from pipeline.engine.optimise import Problem
+        from pipeline.engine.pixels import to_caffe
+        from pipeline.engine.targets import compute_style_targets
 
         self.device = torch.device(device)
         self.settings = Settings(precision=precision)
@@ -243,7 +246,7 @@ class _WeftEngine:
         content = to_caffe(content_window(content_rgb, rep, (h, w), (0, 0, h, w), band=band, knit=knit), self.device)
         targets = compute_style_targets(self.model, [(style_rgb, 1.0)], (h, w), self.settings, self.device)
         try:  # the engine's own content-weight map, as its coarse pass builds it
-            from pipeline.engine.stylize import content_mask
+            from pipeline.engine.optimise import content_mask
 
             mask = content_mask(self.settings, rep, (h, w), (0, 0, h, w), self.device)
         except ImportError:  # engines before the seam_content setting
@@ -254,7 +257,7 @@ class _WeftEngine:
 
     def steps(self, n: int) -> list[float]:
         """Seconds of optimiser steps 2..n of a fresh L-BFGS from the start image (step 1 excluded)."""
-        from pipeline.engine.stylize import optimise
+        from pipeline.engine.optimise import optimise
 
         stamps: list[float] = []
 
@@ -267,7 +270,7 @@ class _WeftEngine:
 
     def run(self, n: int) -> tuple[Any, dict[str, float], list[float], list[float]]:
         """n iterations from the start: (image, last losses, per-step seconds, total loss per step)."""
-        from pipeline.engine.stylize import optimise
+        from pipeline.engine.optimise import optimise
 
         stamps = [time.perf_counter()]
         totals: list[float] = []
@@ -488,7 +491,7 @@ def bench_padding(
     from pipeline.repeat.geometry import Repeat
     from pipeline.engine.vgg import get_model
     from pipeline.settings import Settings
-    from pipeline.engine.stylize import precision_context
+    from pipeline.engine.device import precision_context
 
     rows: list[dict] = []
     s = Settings()
@@ -606,7 +609,7 @@ def _worker_memory() -> dict[str, int]:
 def _warm_worker() -> int:
     """(run on a worker) import what every task imports; peak RSS afterwards (the baseline)."""
     import pipeline.engine.vgg  # noqa: F401
-    import pipeline.engine.stylize  # noqa: F401
+    import pipeline.engine.whole  # noqa: F401
     import pipeline.run.tasks  # noqa: F401
 
     return _proc_status_bytes("VmHWM")
@@ -691,7 +694,7 @@ torch.set_num_threads(1)
 from pipeline.manifest.images import load_rgb
 from pipeline.engine.vgg import get_model
 from pipeline.settings import Settings
-from pipeline.engine.stylize import compute_style_targets
+from pipeline.engine.targets import compute_style_targets
 
 def hwm():
     for line in open("/proc/self/status"):

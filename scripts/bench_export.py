@@ -27,7 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.run.store import LevelLayout, open_store, prepare_job, set_job_status, write_chunk  # noqa: E402
+from pipeline.run.layout import LevelLayout
+
+from pipeline.run.store import open_store, prepare_job, set_job_status, write_chunk  # noqa: E402
 
 CHUNK = 512
 

@@ -20,7 +20,9 @@ import numpy as np
 import zarr
 from rich.console import Console
 
-from pipeline.run.execute import RunOptions, RunResult, execute
+from pipeline.run.execute import RunOptions, execute
+
+from pipeline.run.outcome import RunResult
 
 ROOT = Path(__file__).resolve().parent.parent
 WEFT = Path(sys.executable).with_name("weft")

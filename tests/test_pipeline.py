@@ -18,7 +18,7 @@ import pytest
 import zarr
 from pipeline_helpers import JOBS, _start_weft, _tiles_done, _wait_for, chunk_files, pixels, run, write_manifest
 
-from pipeline.run.execute import RunResult
+from pipeline.run.outcome import RunResult
 from pipeline.repeat.seams import repeat_seam_ratio
 
 pytestmark = pytest.mark.slow

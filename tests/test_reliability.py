@@ -38,7 +38,8 @@ from typer.testing import CliRunner
 from pipeline.run import store
 from pipeline.cli import app
 from pipeline.errors import StoreError
-from pipeline.run.execute import RunResult, store_fault
+from pipeline.run.interrupts import store_fault
+from pipeline.run.outcome import RunResult
 
 PACKAGE = ROOT / "pipeline"
 
@@ -608,7 +609,9 @@ def test_a_failed_chunk_write_leaves_its_done_flag_unset(tmp_path: Path, monkeyp
     """The same guarantee without a mount: ENOSPC injected into zarr's file writes, per kind of object."""
     import zarr.storage._local as local
 
-    from pipeline.run.store import LevelLayout, chunk_done, prepare_job, tile_done, write_chunk, write_tile_window
+    from pipeline.run.layout import LevelLayout
+
+    from pipeline.run.store import chunk_done, prepare_job, tile_done, write_chunk, write_tile_window
 
     root = store.open_store(tmp_path / "s.zarr", "a")
     layout = LevelLayout(0, 64, 64, core=32, overlap=4, tiled=True)

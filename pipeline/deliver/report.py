@@ -28,6 +28,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline.errors import WeftError
+from pipeline.repeat.geometry import even_size
+from pipeline.repeat.seams import RESULT_REPEAT_INVISIBLE, SEAMLESS
 from pipeline.deliver.preview import repeat_preview
 from pipeline.run.pyramid import job_thumbnail
 from pipeline.deliver.status import number, size_cm
@@ -38,7 +40,7 @@ RESULT_SIDE = 256
 PREVIEW_TILE_SIDE = 150
 PREVIEW_GRID = 3
 #: Seam ratios at or below these are invisible (targets of the pipeline issue).
-SEAM_OK = {"repeat": 1.05, "internal_max": 1.10}
+SEAM_OK = {"repeat": RESULT_REPEAT_INVISIBLE, "internal_max": SEAMLESS}
 
 
 def _e(value: Any) -> str:
@@ -61,11 +63,9 @@ def _fit(image: np.ndarray, side: int, repeat: str | None = None) -> np.ndarray:
 
     h, w = image.shape[:2]
     scale = side / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    if repeat == "half-drop" and nh % 2:
-        nh += 1
-    if repeat == "brick" and nw % 2:
-        nw += 1
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if repeat is not None:
+        nw, nh = even_size(repeat, nw, nh)
     if (nh, nw) == (h, w):
         return image
     return np.asarray(Image.fromarray(image).resize((nw, nh), Image.Resampling.LANCZOS))
@@ -331,7 +331,7 @@ def render_report(store: Path, infos: list[dict[str, Any]], pictures: Mapping[st
         f'<div class="counts">{counts}</div>'
         f'<table id="jobs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
         '<p class="hint">Click a column to sort the table and the cards within each group. Seam ratios near 1.00 '
-        "are invisible (repeat ≤ 1.05, internal ≤ 1.10 shown green).</p>"
+        f"are invisible (repeat ≤ {RESULT_REPEAT_INVISIBLE:.2f}, internal ≤ {SEAMLESS:.2f} shown green).</p>"
         f"{''.join(sections)}"
         "<footer>Written by <code>weft report</code>; the pictures are embedded, the page works offline.</footer>"
         f"</main><script>{SCRIPT}</script></body></html>\n"

@@ -20,11 +20,10 @@ import numpy as np
 import torch
 
 from pipeline.repeat.geometry import Repeat, as_repeat, fit_to_repeat
+from pipeline.repeat.seams import KNIT_ABOVE
 from pipeline.engine.losses import seam_fade_mask
 from pipeline.repeat.resample import resample_window, resize_uint8
 
-#: A design whose repeat seam ratio is above this is treated as not seamless and is knitted.
-KNIT_THRESHOLD = 1.2
 #: The shifted copy's offset as fractions (of H, of W): its seams must stay clear of the design's.
 _SHIFT = {Repeat.BLOCK: (0.5, 0.5), Repeat.HALF_DROP: (0.25, 0.5), Repeat.BRICK: (0.5, 0.25)}
 #: Long side at which seamlessness is judged (cheap, and stable against noise).
@@ -40,14 +39,13 @@ def probe_seam_ratio(design: np.ndarray, repeat: Repeat | str) -> float:
     height, width = design.shape[:2]
     scale = min(1.0, _PROBE_SIDE / max(height, width))
     h, w = max(8, round(height * scale)), max(8, round(width * scale))
-    h += h % 2
-    w += w % 2
+    h, w = h + h % 2, w + w % 2  # both even: the probe's size is the same whatever the repeat type
     return float(design_seam_ratio(resize_uint8(design, repeat, (h, w)), repeat))
 
 
 def needs_knit(design: np.ndarray, repeat: Repeat | str) -> bool:
     """True when the design does not repeat by itself."""
-    return probe_seam_ratio(design, repeat) > KNIT_THRESHOLD
+    return probe_seam_ratio(design, repeat) > KNIT_ABOVE
 
 
 def content_window(

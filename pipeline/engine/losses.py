@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from pipeline.repeat.geometry import Repeat, source_coords
+from pipeline.settings import Settings
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -108,3 +109,12 @@ def seam_fade_mask(
     t = np.clip(dist / band, 0.0, 1.0)
     ramp = t * t * (3.0 - 2.0 * t)  # smoothstep
     return (floor + (1.0 - floor) * ramp).astype(np.float32)
+
+
+def seam_band(settings: Settings, size: tuple[int, int]) -> float:
+    """Width in pixels of the band along the repeat seams where content is faded (and knitted).
+
+    ``seam_fade`` is a fraction of the shorter side of the level, so the band covers the same
+    part of the design at every scale.
+    """
+    return settings.seam_fade * min(size)

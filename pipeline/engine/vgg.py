@@ -9,7 +9,7 @@ serve every repeat type: padding is chosen per call, not baked into the module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import torch
@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional
 
 from pipeline.repeat.geometry import LatticePad2d, Repeat
+from pipeline.engine.schedule import deepest_layer
 from pipeline.settings import LAYER_NAMES
 from pipeline.engine.weights import CONV_NAMES, VGGWeights, load_weights
 
@@ -24,14 +25,8 @@ from pipeline.engine.weights import CONV_NAMES, VGGWeights, load_weights
 Padding = Repeat | None
 
 
-def deepest_layer(layers: Iterable[str]) -> str:
-    """The last layer (in network order) among ``layers``: the network is cut there."""
-    return max(layers, key=LAYER_NAMES.index)
 
 
-def pool_depth(layers: Iterable[str]) -> int:
-    """How many 2x poolings lie before the deepest of ``layers`` (relu5_1 -> 4)."""
-    return int(deepest_layer(layers)[4]) - 1
 
 
 class VGGFeatures(nn.Module):

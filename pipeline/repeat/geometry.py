@@ -422,6 +422,14 @@ class Tile:
         return slice(halo, halo + self.height), slice(halo, halo + self.width)
 
 
+def chunk_grid(height: int, width: int, core: int) -> tuple[int, int]:
+    """(rows, cols) of ``core`` x ``core`` chunks that cover H x W, the last ones possibly smaller.
+
+    The one count of chunks: tile grids, store layouts and the plan all ask it.
+    """
+    return -(-height // core), -(-width // core)
+
+
 @dataclass(frozen=True)
 class TileGrid:
     """Tile cores of ``core`` x ``core`` px that cover a W x H frame exactly once, row-major.
@@ -446,11 +454,11 @@ class TileGrid:
 
     @property
     def rows(self) -> int:
-        return -(-self.height // self.core)
+        return chunk_grid(self.height, self.width, self.core)[0]
 
     @property
     def cols(self) -> int:
-        return -(-self.width // self.core)
+        return chunk_grid(self.height, self.width, self.core)[1]
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -24,6 +24,18 @@ from pipeline.repeat.geometry import Repeat, TileGrid, as_repeat, gather_window
 
 Line = tuple[Literal["x", "y"], int]
 
+# How seam ratios are read, everywhere (report colours, validate warnings, knitting, inspect):
+#: A finished result's repeat boundary at or below this is invisible (the report shows it green).
+RESULT_REPEAT_INVISIBLE = 1.05
+#: At or below this a boundary is invisible in print: inputs count as seamless, tile lines pass.
+SEAMLESS = 1.10
+#: Above this an input design does not repeat by itself and is knitted before stylizing.
+KNIT_ABOVE = 1.20
+#: Above this `weft validate` warns that a design is not a seamless repeat.
+WARN_ABOVE = 1.30
+#: Above this a seam is plainly visible (`weft inspect` says so in red).
+VISIBLE_ABOVE = 1.50
+
 
 def _line_steps(img: Any, repeat: Repeat, line: Line, inside: int) -> tuple[float, float, int, int]:
     """(sum of steps across the line, sum across the 2*inside neighbouring lines, their counts)."""

@@ -27,12 +27,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline import ENGINE_VERSION
+from pipeline.conventions import JobStatus, PlanState
 from pipeline.errors import ManifestError, Problem, WeftError
 from pipeline.repeat.geometry import Repeat, TileGrid, even_size
 from pipeline.manifest.load import JobSpec, Manifest, read_manifest
 from pipeline.settings import Settings
-from pipeline.run.store import LevelLayout
-from pipeline.engine.weights import file_sha256, weights_identity
+from pipeline.run.layout import LevelLayout
+from pipeline.engine.weight_files import file_sha256, weights_identity
 
 #: Rough CPU cost of one optimiser step per megapixel (bf16, one core of this class of machine),
 #: used only for the estimate `weft plan` prints; measured figures are in docs/benchmarks.md.
@@ -71,7 +72,7 @@ class LevelPlan:
 
     @property
     def chunks(self) -> int:
-        return math.ceil(self.height / self.core) * math.ceil(self.width / self.core)
+        return self.layout().chunks
 
     @property
     def megapixel_steps(self) -> float:
@@ -103,7 +104,7 @@ class JobPlan:
     design: InputFile | None
     styles: tuple[InputFile, ...]
     weights_sha256: str
-    state: str  # new | changed | resume | done | forced | failed
+    state: PlanState
     error: str | None = None
     tiles_done: int = 0
 
@@ -113,7 +114,7 @@ class JobPlan:
 
     @property
     def runs(self) -> bool:
-        return self.state in {"new", "changed", "resume", "forced"}
+        return self.state.runs
 
     @property
     def tiles_total(self) -> int:
@@ -149,7 +150,7 @@ class Plan:
 
 def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int], ...]]:
     """The levels of a job and the whole-image scales of its coarse pass."""
-    from pipeline.engine.stylize import whole_image_sizes
+    from pipeline.engine.schedule import whole_image_sizes
 
     s: Settings = spec.settings
     width, height, repeat = spec.width, spec.height, spec.repeat
@@ -229,8 +230,13 @@ def make_plan(
     force: bool = False,
     allow_outside_root: bool = False,
     cli_settings: Mapping[str, Any] | None = None,
+    stored: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
-    """Load the manifest, schedule every job, hash its inputs, and compare with the store."""
+    """Load the manifest, schedule every job, hash its inputs, and compare with what the store holds.
+
+    ``stored`` maps job id -> the store's record of that job (:func:`pipeline.run.store.stored_jobs`);
+    the caller reads it, so planning never opens the store itself.
+    """
     manifest, problems = read_manifest(
         manifest_path,
         profile=profile,
@@ -251,7 +257,7 @@ def make_plan(
             raise WeftError(f"--only: no job {', '.join(map(repr, unknown))} in {manifest_path}")
         jobs = tuple(job for job in jobs if job.id in only)
         broken = {job_id: reason for job_id, reason in broken.items() if job_id in only}
-    stored = _stored_jobs(store)
+    stored = stored or {}
     hashes: dict[Path, str] = {}
     plans = [_plan_job(spec, stored.get(spec.id), hashes, force) for spec in jobs]
     return Plan(manifest=manifest, store=store, jobs=tuple(plans), force=force, invalid=broken)
@@ -276,48 +282,38 @@ def broken_jobs(problems: list[Problem]) -> dict[str, str]:
     return {job_id: "\n".join(lines) for job_id, lines in reasons.items()}
 
 
-def _stored_jobs(store: Path) -> dict[str, dict[str, Any]]:
-    """job id -> info for every job already in the store (empty when there is no store yet)."""
-    from pipeline.run.store import job_ids, job_info, open_store
-
-    if not (store / "zarr.json").exists():
-        return {}
-    root = open_store(store, "r")
-    return {job_id: job_info(root, job_id) for job_id in job_ids(root)}
-
-
-def _plan_job(spec: JobSpec, stored: dict[str, Any] | None, hashes: dict[Path, str], force: bool) -> JobPlan:
+def _plan_job(spec: JobSpec, stored: Mapping[str, Any] | None, hashes: dict[Path, str], force: bool) -> JobPlan:
     levels, coarse_sizes = schedule(spec)
     try:
         weights_sha = weights_identity(spec.settings.weights)[1]
         design = _hash_input(spec.design, hashes)
         styles = tuple(_hash_input(use.style.path, hashes) for use in spec.styles)
     except WeftError as error:
-        return JobPlan(spec, "", levels, coarse_sizes, None, (), "", "failed", str(error))
+        return JobPlan(spec, "", levels, coarse_sizes, None, (), "", PlanState.FAILED, str(error))
     key = job_key(spec, design.sha256, tuple(s.sha256 for s in styles), weights_sha)
-    state, done = "new", 0
+    state, done = PlanState.NEW, 0
     if stored is not None:
         done = int(stored.get("progress", {}).get("tiles_done", 0))
         if stored.get("job_key") != key:
-            state, done = "changed", 0
-        elif stored.get("status") == "done" and stored.get("progress", {}).get("complete"):
-            state = "done"
+            state, done = PlanState.CHANGED, 0
+        elif stored.get("status") == JobStatus.DONE and stored.get("progress", {}).get("complete"):
+            state = PlanState.DONE
         else:
-            state = "resume"
-    if force and state != "failed":
-        state, done = "forced", 0
+            state = PlanState.RESUME
+    if force:
+        state, done = PlanState.FORCED, 0
     return JobPlan(spec, key, levels, coarse_sizes, design, styles, weights_sha, state, tiles_done=done)
 
 
 # --- printing ---------------------------------------------------------------------------------
 
 _STATE_STYLE = {
-    "new": "cyan",
-    "changed": "yellow",
-    "resume": "magenta",
-    "done": "green",
-    "forced": "yellow",
-    "failed": "red",
+    PlanState.NEW: "cyan",
+    PlanState.CHANGED: "yellow",
+    PlanState.RESUME: "magenta",
+    PlanState.DONE: "green",
+    PlanState.FORCED: "yellow",
+    PlanState.FAILED: "red",
 }
 
 
@@ -347,7 +343,7 @@ def print_plan(plan: Plan, console: Console) -> None:
             f"[{colour}]{job.state}[/]",
             job.spec.repeat.value,
             f"{job.spec.width}x{job.spec.height}",
-            describe_levels(job) if job.state != "failed" else f"[red]{escape(job.error or '')}[/]",
+            describe_levels(job) if job.state is not PlanState.FAILED else f"[red]{escape(job.error or '')}[/]",
             f"{job.tiles_done}/{job.tiles_total}",
             f"{job.megapixel_steps:.1f}",
         )
@@ -356,8 +352,8 @@ def print_plan(plan: Plan, console: Console) -> None:
     console.print(table)
     running = plan.to_run
     work = sum(job.megapixel_steps for job in running)
-    skipped = [job for job in plan.jobs if job.state == "done"]
-    failed = [job for job in plan.jobs if job.state == "failed"] + list(plan.invalid)
+    skipped = [job for job in plan.jobs if job.state is PlanState.DONE]
+    failed = [job for job in plan.jobs if job.state is PlanState.FAILED] + list(plan.invalid)
     console.print(
         f"{len(running)} to run, {len(skipped)} already done (skipped), {len(failed)} failing; "
         f"work ≈ {work:.1f} MP·steps ≈ {work * SECONDS_PER_MEGAPIXEL_STEP / 60:.1f} CPU-core minutes "

@@ -24,7 +24,6 @@ import re
 import socket
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path, PurePath
@@ -35,12 +34,13 @@ import zarr
 import zarr.errors
 from zarr.codecs import ZstdCodec
 
+from pipeline.conventions import STORED_STATUSES, JobStatus
 from pipeline.errors import StoreError
+from pipeline.run.layout import LevelLayout
 
 #: Version of the layout below; a store written by a newer weft is refused, not misread.
 FORMAT = 1
 LOCK_NAME = ".weft-lock"
-STATUSES = ("pending", "running", "done", "failed")
 #: A lock taken on another host cannot be checked for a live pid; after this long it is called stale.
 STALE_AFTER_HOURS = 24.0
 #: Long side of the input thumbnails kept for the report.
@@ -56,49 +56,6 @@ PathLike = str | os.PathLike[str]
 # --- layout ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LevelLayout:
-    """Geometry of one scale of a job: its stitched image, chunk grid and tile windows.
-
-    ``core`` is the chunk (tile core) size; a tile window is the core plus ``overlap`` on every
-    side. ``origin`` is the plane coordinate of the image's pixel (0, 0) (grids may be shifted
-    between passes). ``tiled=False`` for whole-image (coarse) levels: they have no tile arrays.
-    """
-
-    index: int
-    height: int
-    width: int
-    core: int
-    overlap: int = 0
-    origin: tuple[int, int] = (0, 0)
-    tiled: bool = True
-
-    def __post_init__(self) -> None:
-        if self.index < 0 or self.height < 1 or self.width < 1 or self.core < 1 or self.overlap < 0:
-            raise ValueError(f"invalid level layout {self}")
-
-    @property
-    def rows(self) -> int:
-        return math.ceil(self.height / self.core)
-
-    @property
-    def cols(self) -> int:
-        return math.ceil(self.width / self.core)
-
-    @property
-    def window(self) -> int:
-        """Side of a tile window: core plus overlap on both sides."""
-        return self.core + 2 * self.overlap
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["origin"] = list(self.origin)
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> LevelLayout:
-        fields = {k: data[k] for k in ("index", "height", "width", "core", "overlap", "tiled")}
-        return cls(origin=(int(data["origin"][0]), int(data["origin"][1])), **fields)
 
 
 def is_valid_job_id(job_id: object) -> bool:
@@ -457,7 +414,7 @@ def prepare_job(
         if not force and jobs[job_id].attrs.get("job_key") == job_key:
             return False
         del jobs[job_id]
-    group = jobs.create_group(job_id, attributes={"job_id": job_id, "job_key": None, "status": "pending"})
+    group = jobs.create_group(job_id, attributes={"job_id": job_id, "job_key": None, "status": str(JobStatus.PENDING)})
     inputs = group.create_group("inputs")
     for name, image in thumbnails.items():
         thumb = _thumbnail(image, name)
@@ -477,24 +434,24 @@ def prepare_job(
         _create_uint8(target, "done", (level.rows, level.cols), (1, 1), None, ("row", "col"))
     attrs = to_json(dict(provenance), "provenance")
     attrs.update(
-        job_id=job_id, status="pending", error=None, levels=[level.to_json() for level in levels], job_key=job_key
+        job_id=job_id, status=str(JobStatus.PENDING), error=None, levels=[level.to_json() for level in levels], job_key=job_key
     )
     group.attrs.update(attrs)
     return True
 
 
 def set_job_status(
-    root_or_path: zarr.Group | PathLike, job_id: str, status: str, *, error: str | None = None, **attrs: Any
+    root_or_path: zarr.Group | PathLike, job_id: str, status: JobStatus, *, error: str | None = None, **attrs: Any
 ) -> None:
     """Record a job's state (and any other provenance keys, e.g. ``timings``) in its attributes.
 
     Client-side only: attribute updates rewrite the job's zarr.json, which must have one writer.
     Each keyword replaces that key as a whole.
     """
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    if status not in STORED_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(s for s in JobStatus if s.stored)}, not {status!r}")
     group = job_group(_as_root(root_or_path, "a"), job_id)
-    group.attrs.update(to_json({**attrs, "status": status, "error": error}, f"job {job_id}"))
+    group.attrs.update(to_json({**attrs, "status": str(status), "error": error}, f"job {job_id}"))
 
 
 def record_failure(root_or_path: zarr.Group | PathLike, job_id: str, error: str, **attrs: Any) -> None:
@@ -508,7 +465,7 @@ def record_failure(root_or_path: zarr.Group | PathLike, job_id: str, error: str,
     jobs = root.require_group("jobs")
     if job_id not in jobs:
         jobs.create_group(job_id, attributes=to_json({**attrs, "job_id": job_id, "job_key": None, "levels": []}))
-    set_job_status(root, job_id, "failed", error=error)
+    set_job_status(root, job_id, JobStatus.FAILED, error=error)
 
 
 def job_layout(root_or_path: zarr.Group | PathLike, job_id: str) -> list[LevelLayout]:
@@ -554,9 +511,17 @@ def job_info(root: zarr.Group | PathLike, job_id: str) -> dict[str, Any]:
     return info
 
 
+def stored_jobs(path: PathLike) -> dict[str, dict[str, Any]]:
+    """job id -> :func:`job_info` for every job already in the store (empty when there is no store yet)."""
+    if not (Path(path) / "zarr.json").exists():
+        return {}
+    root = open_store(path, "r")
+    return {job_id: job_info(root, job_id) for job_id in job_ids(root)}
+
+
 def is_finished(info: Mapping[str, Any]) -> bool:
     """A job whose status is ``done`` and whose final image is fully written (exportable)."""
-    return info.get("status") == "done" and bool(info.get("progress", {}).get("complete"))
+    return info.get("status") == JobStatus.DONE and bool(info.get("progress", {}).get("complete"))
 
 
 # --- tile and chunk I/O (called on workers: path in, nothing cached) ----------------------

@@ -89,11 +89,18 @@ def worker_stats() -> dict[str, Any]:
     }
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (run on each worker)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _prepare_torch(device: str, threads: int) -> Any:
     """Fix torch's thread count (results must not depend on the worker layout) and pick the device."""
     import torch
 
-    from pipeline.engine.stylize import resolve_device
+    from pipeline.engine.device import resolve_device
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
@@ -112,7 +119,7 @@ def _rgb(path: str, sha256: str, max_pixels: int) -> np.ndarray:
 
 def design_rgb(ctx: JobContext) -> np.ndarray:
     """The job's design as the engine sees it (cropped to one detected repeat when asked)."""
-    from pipeline.engine.stylize import prepare_design
+    from pipeline.engine.whole import prepare_design
 
     return prepare_design(_rgb(ctx.design_path, ctx.design_sha256, ctx.max_input_pixels), ctx.repeat, ctx.settings)
 
@@ -130,7 +137,7 @@ def style_targets_task(
     style: StyleSource, level_hw: tuple[int, int], settings: Settings, device: str, threads: int
 ) -> StyleTargets:
     """Gram targets of one style for an output of ``level_hw``; computed once, used by every tile."""
-    from pipeline.engine.stylize import compute_style_targets
+    from pipeline.engine.targets import compute_style_targets
 
     torch_device = _prepare_torch(device, threads)
     rgb = _rgb(style.path, style.sha256, style.max_input_pixels)
@@ -143,7 +150,7 @@ def coarse_task(
     ctx: JobContext, level: LevelPlan, targets: dict[tuple[int, int], list[StyleTargets]]
 ) -> dict[str, float]:
     """Level 0: the whole repeat, coarse to fine, lattice padding; written as the level's image."""
-    from pipeline.engine.stylize import stylize_image
+    from pipeline.engine.whole import stylize_image
 
     started = time.perf_counter()
     if bool(store.done_map(ctx.store_path, ctx.job_id, level.index).all()):
@@ -172,46 +179,28 @@ def tile_task(
 ) -> dict[str, float]:  # fmt: skip
     """Refine one tile: init from the previous level (upsampled, wrapped halo), content from the design.
 
-    The network runs with zero padding here: the halo is real context gathered across the wrap
-    and only core +- overlap is kept, so the zero border never reaches what is written.
+    The optimisation itself is the engine's (:func:`pipeline.engine.window.refine_window`).
     """
-    import torch
-
-    from pipeline.engine.knit import content_window, needs_knit
-    from pipeline.repeat.resample import resample_window, rgb_uint8
-    from pipeline.engine.stylize import Problem, content_mask, derive_seed, optimise, preserve_colors, to_caffe, to_uint8
+    from pipeline.engine.optimise import derive_seed
+    from pipeline.engine.window import refine_window
+    from pipeline.repeat.resample import resample_window
 
     started = time.perf_counter()
     if store.tile_done(ctx.store_path, ctx.job_id, level.index, row, col):
         return {"seconds": 0.0, "skipped": 1.0}
     device = _prepare_torch(ctx.device, ctx.threads)
-    grid = level.tile_grid(ctx.repeat)
-    tile = grid.tile(row, col)
+    tile = level.tile_grid(ctx.repeat).tile(row, col)
     window = tile.window(level.halo)
     size = (level.height, level.width)
     source = store.level_array(ctx.store_path, ctx.job_id, previous.index)
-    init = resample_window(source, ctx.repeat, size, *window, src_origin=previous.origin, dst_origin=level.origin)
-    design = design_rgb(ctx)
-    band = ctx.settings.seam_fade * min(size)
-    content = content_window(design, ctx.repeat, size, tuple(window), origin=level.origin, band=band,
-                             knit=needs_knit(design, ctx.repeat))  # fmt: skip
-    problem = Problem(
-        content=to_caffe(content, device),
-        targets=blend_targets(targets, ctx.style_weights).to(device),
-        content_mask=content_mask(ctx.settings, ctx.repeat, size, tuple(window), device, level.origin),
-        padding=None,
-        tv_repeat=None,
-    )
-    torch.manual_seed(derive_seed(ctx.seed, level.index, row, col))
-    result, _ = optimise(_model(ctx.settings, device), problem, to_caffe(init, device), ctx.settings,
-                         level.iterations, device)  # fmt: skip
-    keep = slice(level.halo - level.overlap, level.halo + level.overlap + tile.height), slice(
-        level.halo - level.overlap, level.halo + level.overlap + tile.width
-    )
-    rgb = to_uint8(result)[keep]
-    if ctx.settings.preserve_colors:
-        design_window = rgb_uint8(content)
-        rgb = preserve_colors(rgb, design_window[keep])
+    start = resample_window(source, ctx.repeat, size, *window, src_origin=previous.origin, dst_origin=level.origin)
+    margin = level.halo - level.overlap
+    keep = slice(margin, margin + tile.height + 2 * level.overlap), slice(margin, margin + tile.width + 2 * level.overlap)
+    rgb = refine_window(
+        design_rgb(ctx), start, blend_targets(targets, ctx.style_weights), repeat=ctx.repeat, size=size,
+        window=tuple(window), origin=level.origin, keep=keep, settings=ctx.settings, iterations=level.iterations,
+        seed=derive_seed(ctx.seed, level.index, row, col), device=device,
+    )  # fmt: skip
     side = level.core + 2 * level.overlap
     padded = np.zeros((side, side, 3), np.uint8)
     padded[: rgb.shape[0], : rgb.shape[1]] = rgb

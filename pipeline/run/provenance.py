@@ -1,0 +1,77 @@
+"""What a job records about itself: its manifest entry, inputs with hashes, settings, versions, device.
+
+Written into the job's attributes when it starts; export and the report read it back, so a
+print file can say exactly what made it.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import ENGINE_VERSION, __version__
+from pipeline.run.cluster import ClusterInfo
+from pipeline.run.plan import JobPlan, Plan
+
+
+def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any]:
+    """The job's attributes at start: entry, inputs and their hashes, settings, weights, versions, device."""
+    import dask
+    import torch
+    import zarr
+
+    spec = job.spec
+    assert job.design is not None
+    return {
+        "manifest_entry": spec.entry,
+        "manifest_source": spec.source,
+        "settings": spec.settings.model_dump(mode="json"),
+        "settings_digest": spec.settings.digest(),
+        "repeat": spec.repeat.value,
+        "width": spec.width,
+        "height": spec.height,
+        "dpi": spec.dpi,
+        "seed": spec.seed,
+        "inputs": {
+            "design": {"path": job.design.path, "sha256": job.design.sha256},
+            "styles": [
+                {
+                    "id": use.style.id,
+                    "path": source.path,
+                    "sha256": source.sha256,
+                    "weight": use.weight,
+                    "license": use.style.license,
+                    "attribution": use.style.attribution,
+                    "notes": use.style.notes,
+                }
+                for use, source in zip(spec.styles, job.styles)
+            ],
+        },
+        "weights": {"source": spec.settings.weights, "sha256": job.weights_sha256},
+        "engine_version": ENGINE_VERSION,
+        "versions": {
+            "weft": __version__,
+            "torch": torch.__version__,
+            "zarr": zarr.__version__,
+            "dask": dask.__version__,
+            "python": platform.python_version(),
+        },
+        "device": info.device,
+        "levels_plan": [
+            {"index": lv.index, "size": [lv.width, lv.height], "tiled": lv.tiled, "iterations": lv.iterations}
+            for lv in job.levels
+        ],
+    }
+
+
+def input_thumbnails(job: JobPlan, max_pixels: int) -> dict[str, np.ndarray]:
+    """The design and each style as decoded, for the store's thumbnails (a broken file fails the job here)."""
+    from pipeline.manifest.images import load_rgb
+
+    images = {"design": load_rgb(Path(job.spec.design), max_pixels=max_pixels, job=job.id)}
+    for index, use in enumerate(job.spec.styles):
+        images[f"style-{index}"] = load_rgb(use.style.path, max_pixels=max_pixels, job=job.id)
+    return images

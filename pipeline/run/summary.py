@@ -1,0 +1,30 @@
+"""The table a run ends with: every job, its status, size, time, seam figures and error."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pipeline.conventions import JobStatus
+from pipeline.run.outcome import JobOutcome
+
+
+def print_summary(outcomes: dict[str, JobOutcome], console: Console) -> None:
+    """One row per job: status, size, seconds, seam figures and the error."""
+    table = Table(title="summary", title_justify="left")
+    for column in ("job", "status", "size px", "seconds", "repeat seam", "tile seam max", "error"):
+        table.add_column(column)
+    colours = {JobStatus.DONE: "green", JobStatus.SKIPPED: "green", JobStatus.FAILED: "red", JobStatus.STOPPED: "red"}
+    for job_id, outcome in outcomes.items():
+        colour = colours.get(outcome.status, "yellow")
+        table.add_row(
+            job_id,
+            f"[{colour}]{outcome.status}[/]",
+            f"{outcome.job.spec.width}x{outcome.job.spec.height}" if outcome.job else "",
+            f"{outcome.seconds:.1f}" if outcome.status is JobStatus.DONE else "",
+            f"{outcome.seams['repeat']:.3f}" if "repeat" in outcome.seams else "",
+            f"{outcome.seams['internal_max']:.3f}" if "internal_max" in outcome.seams else "",
+            escape((outcome.error or "")[:300]),
+        )
+    console.print(table)
