@@ -38,6 +38,7 @@ from rich.table import Table
 
 from pipeline import ENGINE_VERSION, __version__
 
+from pipeline.conventions import is_valid_job_id
 from pipeline.run import store
 from pipeline.run.cluster import ClusterInfo, ClusterOptions, connect
 from pipeline.errors import StoreError, WeftError
@@ -208,7 +209,7 @@ def _record_invalid(root: Any, plan: Plan, outcomes: dict[str, JobOutcome]) -> N
     for job_id, outcome in outcomes.items():
         if outcome.status != "failed":
             continue
-        if not store.is_valid_job_id(job_id):  # it cannot name a folder: the summary is all there is
+        if not is_valid_job_id(job_id):  # it cannot name a folder: the summary is all there is
             outcome.error = f"{outcome.error}\n(not recorded in the store: the id cannot be a folder name)"
             continue
         store.record_failure(root, job_id, outcome.error or "failed", manifest_source=str(plan.manifest.path))
