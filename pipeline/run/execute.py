@@ -39,6 +39,7 @@ from rich.table import Table
 from pipeline import ENGINE_VERSION, __version__
 
 from pipeline.conventions import is_valid_job_id
+from pipeline.manifest.specs import ALLOW_OUTSIDE_ROOT
 from pipeline.run import store
 from pipeline.run.cluster import ClusterInfo, ClusterOptions, connect
 from pipeline.errors import StoreError, WeftError
@@ -79,7 +80,7 @@ class RunOptions:
     device: str = "auto"
     only: tuple[str, ...] = ()
     force: bool = False
-    allow_outside_root: bool = False
+    allow_outside_root: bool = ALLOW_OUTSIDE_ROOT
     threads_per_worker: int = 1
     cli_settings: dict[str, Any] = field(default_factory=dict)
 
