@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline.errors import WeftError
+from pipeline.conventions import ALLOW_OUTSIDE_ROOT
 
 app = typer.Typer(
     name="weft",
@@ -108,7 +109,7 @@ def run(
     device: DeviceOptT = DeviceOpt.auto,
     only: OnlyOpt = None,
     force: ForceOpt = False,
-    allow_outside_root: AllowOutsideOpt = False,
+    allow_outside_root: AllowOutsideOpt = ALLOW_OUTSIDE_ROOT,
 ) -> None:
     """Stylize every job of MANIFEST on a Dask cluster into a zarr store; skips what is done."""
     from pipeline.run.execute import RunOptions, run_manifest
@@ -142,7 +143,7 @@ def plan(
     config: ConfigOpt = None,
     only: OnlyOpt = None,
     force: ForceOpt = False,
-    allow_outside_root: AllowOutsideOpt = False,
+    allow_outside_root: AllowOutsideOpt = ALLOW_OUTSIDE_ROOT,
 ) -> None:
     """Show what `weft run` would do: jobs, scales, tiles, what is skipped, a work estimate."""
     from pipeline.run.execute import RunOptions, plan_run
@@ -162,13 +163,7 @@ def validate(
     manifest: ManifestArg,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
-    allow_outside_root: Annotated[
-        bool,
-        typer.Option(
-            "--allow-outside-root/--no-allow-outside-root",
-            help="Allow manifest paths that point outside the manifest's folder.",
-        ),
-    ] = True,
+    allow_outside_root: AllowOutsideOpt = ALLOW_OUTSIDE_ROOT,
 ) -> None:
     """Check MANIFEST and every file it names; print every problem at once; exit 1 if any."""
     from rich.markup import escape

@@ -1,4 +1,4 @@
-"""The few facts every stage agrees on: what a job id may be, the default dpi, the job statuses.
+"""The few facts every stage agrees on: job ids, the default dpi, the path rule, the job statuses.
 
 Each is defined here once, so the manifest, the store, the run and the deliverables cannot
 drift apart (a job id the manifest accepts is always a folder name the store can hold).
@@ -11,6 +11,11 @@ from enum import StrEnum
 
 #: Print resolution when a job gives none: the textile printers' common default.
 DEFAULT_DPI = 300
+
+#: Whether paths may lead outside the manifest's folder, unless the caller says otherwise.
+#: Off, so a manifest received from elsewhere cannot read arbitrary files; ``weft validate``,
+#: ``weft plan``, ``weft run`` and the library all share this one default.
+ALLOW_OUTSIDE_ROOT = False
 
 #: A job id: it names a folder in the store and a file in the export, so only safe characters.
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

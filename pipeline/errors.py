@@ -16,13 +16,18 @@ class WeftError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding of validation: where it is (file, job or style id, field) and what is wrong."""
+    """One finding of validation: where it is (file, job or style id, field) and what is wrong.
+
+    ``item`` names the place for people and is only for display; ``job`` is the id of the job
+    the problem belongs to (as written), for code that must know which job to fail.
+    """
 
     file: str
     message: str
     item: str | None = None  # "job 'rose-1'" / "style 'wave'" / "row 7"
     field: str | None = None
     severity: str = "error"  # "error" or "warning"
+    job: str | None = None  # "rose-1" when the problem is one job's, else None
 
     def __str__(self) -> str:
         where = ": ".join(part for part in (self.file, self.item, self.field and f"field '{self.field}'") if part)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import textwrap
 from pathlib import Path
@@ -13,12 +12,22 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.errors import ConfigError, ManifestError, Problem
+from pipeline.manifest.images import load_rgb
+from pipeline.manifest.load import load_manifest, read_manifest, validate_manifest
+from pipeline.conventions import ALLOW_OUTSIDE_ROOT
+from pipeline.manifest.specs import (
+    JOB_FIELDS,
+    STYLE_FIELDS,
+    TOP_LEVEL_FIELDS,
+    JobSpec,
+    Limits,
+    Manifest,
+)
 from pipeline.repeat.geometry import Repeat
-from pipeline.manifest.load import JobSpec, Limits, Manifest, load_manifest, validate_manifest
+from pipeline.repeat.seams import repeat_seam_ratio
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "manifests" / "demo.toml"
-HAVE_SEAMS = importlib.util.find_spec("pipeline.repeat.seams") is not None
 
 STYLES = """
 [[styles]]
@@ -105,11 +114,7 @@ def test_demo_files_are_small_and_credited():
         assert path.relative_to(DEMO.parent).as_posix() in sources
 
 
-@pytest.mark.skipif(not HAVE_SEAMS, reason="pipeline.repeat.seams not written yet")
 def test_demo_tartan_is_one_seamless_sett():
-    from pipeline.manifest.images import load_rgb
-    from pipeline.repeat.seams import repeat_seam_ratio
-
     tartan = next(j for j in load_manifest(DEMO).jobs if j.repeat is Repeat.BLOCK)
     assert repeat_seam_ratio(load_rgb(tartan.design), "block") < 1.05
 
@@ -187,7 +192,7 @@ def test_paths_are_relative_to_the_manifest(ws, tmp_path, monkeypatch):
     path = manifest(sub, job(design="../designs/rose.png"), styles=False)
     path.write_text(path.read_text() + STYLES.replace('"styles/', '"../styles/'))
     monkeypatch.chdir(tmp_path.parent)
-    assert load_one(path).design == ws / "designs" / "rose.png"
+    assert load_one(path, allow_outside_root=True).design == ws / "designs" / "rose.png"
 
 
 def test_blend_weights_are_normalised(ws):
@@ -426,8 +431,8 @@ def test_paths_outside_the_manifest_folder(ws, make_image, tmp_path):
     (sub / "designs").symlink_to(ws / "designs")  # a link that leads out of the folder
     path = manifest(sub, job(design="../designs/rose.png") + job(job_id="k", design="designs/rose.png"), styles=False)
     path.write_text(path.read_text() + STYLES.replace('"styles/', '"../styles/'))
-    assert len(load_manifest(path).jobs) == 2  # allowed by default
-    found = errors(path, allow_outside_root=False)
+    assert len(load_manifest(path, allow_outside_root=True).jobs) == 2  # allowed when asked
+    found = errors(path)  # refused by default
     assert {(p.item, p.field) for p in found} == {
         ("job 'j'", "design"), ("job 'k'", "design"), ("style 'wave'", "path"), ("style 'kiss'", "path"),
     }
@@ -509,6 +514,14 @@ def test_unused_style_is_a_warning(ws):
     load_manifest(path)  # warnings do not stop a run
 
 
+def test_unused_styles_are_reported_in_declaration_order(ws):
+    path = manifest(ws, job())
+    extra = "".join(f'\n[[styles]]\nid = "{s}"\npath = "styles/wave.png"\nlicense = "CC0"\nattribution = "a"\n' for s in "zyxw")
+    path.write_text(path.read_text() + extra)
+    unused = [p.item for p in validate_manifest(path) if p.message == "declared but not used by any job"]
+    assert unused == ["style 'kiss'", "style 'z'", "style 'y'", "style 'x'", "style 'w'"]
+
+
 def test_truncated_design_is_found_by_validate(ws, make_image):
     pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     design = make_image("designs/cut.png", pixels=pixels)
@@ -520,7 +533,6 @@ def test_truncated_design_is_found_by_validate(ws, make_image):
     assert "truncated" in found[0].message
 
 
-@pytest.mark.skipif(not HAVE_SEAMS, reason="pipeline.repeat.seams not written yet")
 def test_warns_about_designs_that_are_not_seamless(ws, make_image):
     y, x = np.mgrid[0:64, 0:96]
     periodic = 128 + 100 * np.sin(2 * np.pi * x / 48) * np.cos(2 * np.pi * y / 32)
@@ -548,8 +560,6 @@ def test_duplicate_id_across_toml_and_csv(ws):
 
 
 def test_manifest_reference_lists_every_field():
-    from pipeline.manifest.load import JOB_FIELDS, STYLE_FIELDS, TOP_LEVEL_FIELDS
-
     reference = (REPO / "docs" / "manifest.md").read_text()
     names = {*JOB_FIELDS, *STYLE_FIELDS, *TOP_LEVEL_FIELDS, *Limits.__dataclass_fields__}
     spellings = ("`{}`", "`[{}]`", "`[[{}]]`")
@@ -557,9 +567,112 @@ def test_manifest_reference_lists_every_field():
 
 
 def test_read_manifest_keeps_the_valid_jobs(ws):
-    from pipeline.manifest.load import read_manifest
-
     path = manifest(ws, job() + job(job_id="broken", design="designs/none.png") + job(job_id="k", style='"kiss"'))
     m, problems = read_manifest(path)
     assert [j.id for j in m.jobs] == ["j", "k"]
     assert [(p.item, p.field) for p in problems if p.severity == "error"] == [("job 'broken'", "design")]
+
+
+# --- which job a problem belongs to: a field, not a reading of the text --------------------
+
+
+def test_problems_carry_their_job_id_as_a_field(ws):
+    from pipeline.run.plan import broken_jobs, job_of
+
+    path = manifest(ws, job(job_id="it's") + job(job_id="k"))
+    path.write_text(path.read_text() + '\n[[styles]]\nid = "job \'x\'"\npath = "styles/wave.png"\nlicense = "CC0"\n')
+    _, problems = read_manifest(path)
+    found = [p for p in problems if p.severity == "error"]
+    assert [(p.item, p.field, p.job) for p in found] == [
+        ("style 'job 'x''", "attribution", None),  # a style whose id reads like a job
+        ("job 'it's'", "id", "it's"),  # a job id with an apostrophe
+    ]
+    assert [job_of(p) for p in found] == [None, "it's"]
+    assert broken_jobs(problems) == {"it's": str(found[1])}
+    # the text is for people only: what it says about jobs does not matter
+    decoys = [
+        Problem("m.toml", "like job 'x' above", item="[defaults]", field="job 'y'"),
+        Problem("jobs.csv", "has 4 cells", item="row 3", job="it's"),
+    ]
+    assert [job_of(p) for p in decoys] == [None, "it's"]
+    assert broken_jobs(decoys) == {"it's": "jobs.csv: row 3: has 4 cells"}
+
+
+def test_csv_problems_carry_their_job_id(ws):
+    (ws / "styles.toml").write_text(STYLES)
+    (ws / "jobs.csv").write_text("id,design,style,size\n it's ,designs/rose.png,wave,12y4\n,designs/rose.png,wave,\n")
+    found = errors(ws / "jobs.csv")
+    assert [(p.item, p.field, p.job) for p in found] == [
+        ("row 2, job 'it's'", "size", "it's"),
+        ("row 2, job 'it's'", "id", "it's"),
+        ("row 3", "id", None),  # no id: the problem is the manifest's, not a job's
+    ]
+
+
+# --- paths outside the manifest's folder: one default for validate, plan and run ----------
+
+
+@pytest.fixture
+def inner(ws: Path, make_image) -> Path:
+    """ws/inner, a manifest folder with its own styles and design; ws/designs lies outside it."""
+    make_image("inner/designs/rose.png", (120, 90))
+    make_image("inner/styles/wave.png", (64, 64))
+    make_image("inner/styles/kiss.png", (48, 64))
+    return ws / "inner"
+
+
+def test_one_default_for_paths_outside_the_manifest_folder():
+    import inspect
+
+    import typer.main
+
+    from pipeline.run.execute import RunOptions
+    from pipeline.run.plan import make_plan
+
+    assert ALLOW_OUTSIDE_ROOT is False
+    for function in (load_manifest, read_manifest, validate_manifest, make_plan):
+        assert inspect.signature(function).parameters["allow_outside_root"].default is ALLOW_OUTSIDE_ROOT
+    assert RunOptions(manifest=Path("m.toml"), store=Path("s.zarr")).allow_outside_root is ALLOW_OUTSIDE_ROOT
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    for name in ("validate", "plan", "run"):
+        [option] = [p for p in commands[name].params if p.name == "allow_outside_root"]
+        assert option.default is ALLOW_OUTSIDE_ROOT, name
+
+
+def test_weft_validate_refuses_a_design_outside_the_folder_by_default(inner):
+    path = manifest(inner, job(design="../designs/rose.png"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())  # rich wraps long lines
+    expected = f"{path}: job 'j': field 'design': '../designs/rose.png' points outside the manifest folder {inner}"
+    assert expected in output
+    assert "1 error(s)" in output
+    allowed = CliRunner().invoke(app, ["validate", str(path), "--allow-outside-root"])
+    assert allowed.exit_code == 0, allowed.output
+    assert f"{path} is valid" in " ".join(allowed.output.split())
+
+
+def test_weft_run_planning_refuses_a_design_outside_the_folder_by_default(inner, tmp_path):
+    from pipeline.run.plan import make_plan
+
+    path = manifest(inner, job(design="../designs/rose.png"))
+    [problem] = errors(path)  # what `weft validate` reports
+    assert (problem.item, problem.field, problem.job) == ("job 'j'", "design", "j")
+    plan = make_plan(path, store=tmp_path / "out.zarr")  # what `weft run` plans: the job fails alone
+    assert plan.jobs == () and plan.invalid == {"j": str(problem)}
+    allowed = make_plan(path, store=tmp_path / "out.zarr", allow_outside_root=True)
+    assert [job.id for job in allowed.jobs] == ["j"] and allowed.invalid == {}
+    assert allowed.jobs[0].spec.design == inner.parent / "designs" / "rose.png"
+
+
+def test_weft_plan_refuses_a_style_outside_the_folder_by_default(inner, tmp_path):
+    path = manifest(inner, job(), styles=False)
+    path.write_text(path.read_text() + STYLES.replace('"styles/wave', '"../styles/wave'))
+    store = str(tmp_path / "out.zarr")
+    result = CliRunner().invoke(app, ["plan", str(path), "--store", store])
+    assert result.exit_code == 1, result.output  # not one job's problem: the whole run stops
+    output = " ".join(result.output.split())
+    assert f"{path}: style 'wave': field 'path': '../styles/wave.png' points outside the manifest folder" in output
+    allowed = CliRunner().invoke(app, ["plan", str(path), "--store", store, "--allow-outside-root"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "1 to run" in " ".join(allowed.output.split())

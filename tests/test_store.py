@@ -15,6 +15,7 @@ import pytest
 import zarr
 from store_fixtures import FixtureJob, make_finished_store
 
+from pipeline.conventions import is_valid_job_id
 from pipeline.errors import StoreError
 from pipeline.run.pyramid import box_reduce, pyramid_shapes, write_pyramid
 from pipeline.run.layout import LevelLayout
@@ -117,6 +118,14 @@ def test_interrupted_preparation_is_redone(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", ["../escape", "a/b", "", ".hidden", "x" * 200])
 def test_invalid_job_ids_are_refused(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(StoreError, match="invalid job id"):
+        _prepare(tmp_path / "s.zarr", job_id=bad)
+
+
+@pytest.mark.parametrize("bad", ["ok\n", "it's"])
+def test_the_store_refuses_the_ids_the_manifest_refuses(tmp_path: Path, bad: str) -> None:
+    """One rule (pipeline.conventions) for both: a trailing newline once slipped past the store's own regex."""
+    assert not is_valid_job_id(bad)
     with pytest.raises(StoreError, match="invalid job id"):
         _prepare(tmp_path / "s.zarr", job_id=bad)
 

@@ -32,13 +32,13 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
+from pipeline.conventions import DEFAULT_DPI
 from pipeline.errors import WeftError
 from pipeline.deliver.preview import parse_grid, preview_region
 from pipeline.run.store import is_finished, job_group, job_info, open_store
 from pipeline.run.store import job_ids as list_job_ids
 
 TIFF_TILE = 256
-DEFAULT_DPI = 300
 #: Bytes of one band a writer holds at most (wide previews get shorter bands).
 BAND_BYTES = 32 * 2**20
 FORMATS = {"tiff": ".tif", "png": ".png"}

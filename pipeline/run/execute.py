@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from pipeline.conventions import JobStatus, PlanState, is_valid_job_id
+from pipeline.conventions import ALLOW_OUTSIDE_ROOT, JobStatus, PlanState, is_valid_job_id
 from pipeline.errors import StoreError, WeftError
 from pipeline.run import store
 from pipeline.run.cluster import ClusterInfo, ClusterOptions, connect
@@ -55,7 +55,7 @@ class RunOptions:
     device: str = "auto"
     only: tuple[str, ...] = ()
     force: bool = False
-    allow_outside_root: bool = False
+    allow_outside_root: bool = ALLOW_OUTSIDE_ROOT
     threads_per_worker: int = 1
     cli_settings: dict[str, Any] = field(default_factory=dict)
 

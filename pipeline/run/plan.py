@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,9 @@ from pipeline import ENGINE_VERSION
 from pipeline.conventions import JobStatus, PlanState
 from pipeline.errors import ManifestError, Problem, WeftError
 from pipeline.repeat.geometry import Repeat, TileGrid, even_size
-from pipeline.manifest.load import JobSpec, Manifest, read_manifest
+from pipeline.manifest.load import read_manifest
+from pipeline.conventions import ALLOW_OUTSIDE_ROOT
+from pipeline.manifest.specs import JobSpec, Manifest
 from pipeline.settings import Settings
 from pipeline.run.layout import LevelLayout
 from pipeline.engine.weight_files import file_sha256, weights_identity
@@ -228,7 +229,7 @@ def make_plan(
     config: Path | None = None,
     only: tuple[str, ...] = (),
     force: bool = False,
-    allow_outside_root: bool = False,
+    allow_outside_root: bool = ALLOW_OUTSIDE_ROOT,
     cli_settings: Mapping[str, Any] | None = None,
     stored: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
@@ -263,13 +264,9 @@ def make_plan(
     return Plan(manifest=manifest, store=store, jobs=tuple(plans), force=force, invalid=broken)
 
 
-_JOB_IN_ITEM = re.compile(r"job '([^']+)'")
-
-
 def job_of(problem: Problem) -> str | None:
-    """The job a manifest problem belongs to (problems name it as "job 'id'"), if any."""
-    match = _JOB_IN_ITEM.search(problem.item or "")
-    return match.group(1) if match else None
+    """The job a manifest problem belongs to (its ``job`` field, filled by the manifest), if any."""
+    return problem.job
 
 
 def broken_jobs(problems: list[Problem]) -> dict[str, str]:

@@ -20,12 +20,12 @@ import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
+from pipeline.conventions import DEFAULT_DPI
 from pipeline.errors import StoreError
 from pipeline.run.store import PathLike, job_group, job_info, open_store
 
 MIN_SIDE = 256
 CHUNK = 512
-DEFAULT_DPI = 300
 
 
 def box_reduce(block: np.ndarray, factor: int) -> np.ndarray:

@@ -34,7 +34,7 @@ import zarr
 import zarr.errors
 from zarr.codecs import ZstdCodec
 
-from pipeline.conventions import STORED_STATUSES, JobStatus
+from pipeline.conventions import STORED_STATUSES, JobStatus, is_valid_job_id
 from pipeline.errors import StoreError
 from pipeline.run.layout import LevelLayout
 
@@ -46,7 +46,6 @@ STALE_AFTER_HOURS = 24.0
 #: Long side of the input thumbnails kept for the report.
 THUMBNAIL_SIDE = 256
 
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _IMAGE_CODEC = ZstdCodec(level=3)
 _SCRATCH_CODEC = ZstdCodec(level=1)
 
@@ -58,14 +57,9 @@ PathLike = str | os.PathLike[str]
 
 
 
-def is_valid_job_id(job_id: object) -> bool:
-    """Can this id name a job's folder (letters, digits, '.', '_', '-'; no path tricks)?"""
-    return isinstance(job_id, str) and bool(_JOB_ID.match(job_id))
-
-
 def _check_job_id(job_id: str) -> None:
     # Job ids become folder and file names: refuse anything that could escape them.
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+    if not is_valid_job_id(job_id):
         raise StoreError(
             f"invalid job id {job_id!r}: use letters, digits, '.', '_' and '-' (at most 128, not starting with . _ -)"
         )
@@ -154,7 +148,7 @@ def job_group(root: zarr.Group | PathLike, job_id: str) -> zarr.Group:
     """The group of one job, or a StoreError naming the job and the jobs the store does hold."""
     root = _as_root(root)
     group = None
-    if isinstance(job_id, str) and _JOB_ID.match(job_id):
+    if is_valid_job_id(job_id):
         try:
             group = root[f"jobs/{job_id}"]
         except KeyError:

@@ -1,0 +1,93 @@
+"""What a validated manifest is: the public dataclasses and the manifest-wide constants.
+
+Everything downstream of the manifest (plan, run, store, deliverables) reads these types and
+nothing else, so they live apart from the code that builds them: a reader of a :class:`JobSpec`
+never imports the parsers. The names of the fields a manifest may use are here too, next to
+the types they fill, so the docs, the key checks and the CSV columns share one list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.manifest.images import DEFAULT_MAX_INPUT_PIXELS
+from pipeline.repeat.geometry import Repeat
+from pipeline.settings import SETTING_NAMES, Settings
+
+#: Keys of a job besides settings overrides.
+JOB_FIELDS: tuple[str, ...] = ("id", "design", "style", "repeat", "size", "size_cm", "dpi", "seed")
+#: Job keys that only make sense per job, so ``[defaults]`` refuses them.
+PER_JOB_FIELDS: frozenset[str] = frozenset({"id", "design", "style"})
+STYLE_FIELDS: tuple[str, ...] = ("id", "path", "license", "attribution", "notes")
+BLEND_FIELDS: tuple[str, ...] = ("style", "weight")
+TOP_LEVEL_FIELDS: tuple[str, ...] = ("profile", "catalogue", "defaults", "limits", "styles", "jobs")
+
+DEFAULT_REPEAT = Repeat.BLOCK
+DEFAULT_SEED = 0
+MAX_SEED = 2**63 - 1
+MAX_DPI = 10_000
+#: A CSV catalogue takes its styles (and defaults, limits, profile) from this file beside it.
+CSV_STYLES_FILE = "styles.toml"
+#: Every key a job (a ``[[jobs]]`` entry or a CSV column) may have.
+_JOB_KEYS: frozenset[str] = frozenset(JOB_FIELDS) | SETTING_NAMES
+#: Every key ``[defaults]`` may have.
+_DEFAULT_KEYS: frozenset[str] = (frozenset(JOB_FIELDS) - PER_JOB_FIELDS) | SETTING_NAMES
+
+
+@dataclass(frozen=True)
+class StyleRef:
+    """A declared style image with the licence facts a print house will ask for."""
+
+    id: str
+    path: Path
+    license: str
+    attribution: str
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class StyleUse:
+    """One style of a job's blend; the weights of a job sum to 1."""
+
+    style: StyleRef
+    weight: float
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything one job needs, validated: nothing downstream re-reads the manifest."""
+
+    id: str
+    design: Path
+    styles: tuple[StyleUse, ...]
+    repeat: Repeat
+    width: int
+    height: int
+    dpi: int
+    seed: int
+    settings: Settings
+    entry: dict[str, Any]  # the job's entry as written (JSON-safe), for provenance
+    source: str  # "manifests/demo.toml" or "manifests/jobs.csv row 7"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sanity bounds from the manifest's ``[limits]`` table (absurd sizes are usually typos)."""
+
+    max_output_pixels: int = 400_000_000
+    max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS
+    min_output_side: int = 32
+    max_aspect_ratio: float = 16.0
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest. ``limits.max_input_pixels`` is what the pipeline passes to ``load_rgb``."""
+
+    path: Path
+    root: Path
+    styles: dict[str, StyleRef]
+    jobs: tuple[JobSpec, ...]
+    limits: Limits = Limits()
