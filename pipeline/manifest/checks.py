@@ -24,9 +24,8 @@ from pipeline.manifest.sizing import _fit_sides
 from pipeline.manifest.specs import JobSpec, Manifest
 from pipeline.repeat.analysis import design_seam_ratio
 from pipeline.repeat.geometry import Repeat
+from pipeline.repeat.seams import WARN_ABOVE
 
-#: ``weft validate`` warns when a design's own seam ratio under its repeat is above this.
-SEAM_WARNING_RATIO = 1.3
 #: Long side (px) at which validation looks at a design's pixels (seam ratio, decodability).
 INSPECT_SIDE = 1024
 
@@ -72,7 +71,7 @@ def _inspect_images(manifest: Manifest, job_places: Mapping[str, _Where], style_
             where.error("design", design.reason)
             continue
         ratio = _seam_ratio(design, job)
-        if ratio > SEAM_WARNING_RATIO:
+        if ratio > WARN_ABOVE:
             where.warning(
                 "design",
                 f"design {job.design.name} is not a seamless {job.repeat.value} repeat (seam ratio {ratio:.1f}); "
