@@ -9,16 +9,18 @@ Exit codes: 0 all good, 1 some job failed or the input is invalid, 2 usage error
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from pipeline.conventions import ALLOW_OUTSIDE_ROOT, CLUSTER_KINDS, DEVICES, EXPORT_FORMATS
 from pipeline.errors import WeftError
-from pipeline.conventions import ALLOW_OUTSIDE_ROOT
+from pipeline.repeat.geometry import Repeat
 
 app = typer.Typer(
     name="weft",
@@ -31,27 +33,15 @@ console = Console(stderr=True)
 out = Console()
 
 
-class RepeatOpt(str, Enum):
-    block = "block"
-    half_drop = "half-drop"
-    brick = "brick"
+def _choices(name: str, values: Iterable[str]) -> Any:
+    """A str Enum of ``values`` for Typer's choices; the values come from where the rule lives."""
+    return Enum(name, {value: value for value in values}, type=str)
 
 
-class DeviceOpt(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class ClusterOpt(str, Enum):
-    local = "local"
-    slurm = "slurm"
-    pbs = "pbs"
-
-
-class FormatOpt(str, Enum):
-    tiff = "tiff"
-    png = "png"
+RepeatOpt = Repeat
+DeviceOpt = _choices("DeviceOpt", DEVICES)
+ClusterOpt = _choices("ClusterOpt", CLUSTER_KINDS)
+FormatOpt = _choices("FormatOpt", EXPORT_FORMATS)
 
 
 ManifestArg = Annotated[Path, typer.Argument(help="Manifest file (.toml) or CSV catalogue export (.csv).")]
@@ -104,9 +94,9 @@ def run(
     config: ConfigOpt = None,
     scheduler_address: SchedulerAddressOpt = None,
     scheduler_file: SchedulerFileOpt = None,
-    cluster: ClusterKindOpt = ClusterOpt.local,
+    cluster: ClusterKindOpt = ClusterOpt["local"],
     workers: WorkersOpt = None,
-    device: DeviceOptT = DeviceOpt.auto,
+    device: DeviceOptT = DeviceOpt["auto"],
     only: OnlyOpt = None,
     force: ForceOpt = False,
     allow_outside_root: AllowOutsideOpt = ALLOW_OUTSIDE_ROOT,
@@ -195,7 +185,7 @@ def stylize(
     size: Annotated[
         Optional[str], typer.Option("--size", help="Output size: W (long side) or WxH in pixels.")
     ] = None,
-    repeat: Annotated[RepeatOpt, typer.Option("--repeat", help="Repeat type the tile must honour.")] = RepeatOpt.block,
+    repeat: Annotated[RepeatOpt, typer.Option("--repeat", help="Repeat type the tile must honour.")] = Repeat.BLOCK,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
     iterations: Annotated[
@@ -203,7 +193,7 @@ def stylize(
     ] = None,
     scales: Annotated[Optional[int], typer.Option("--scales", min=1, help="Number of coarse-to-fine scales.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same machine: same bytes).")] = 0,
-    device: DeviceOptT = DeviceOpt.auto,
+    device: DeviceOptT = DeviceOpt["auto"],
     preview: Annotated[
         Optional[str], typer.Option("--preview", help="Also write the result repeated RxC (e.g. 2x2) next to OUTPUT.")
     ] = None,
@@ -262,7 +252,7 @@ def status(store: Annotated[Path, typer.Argument(help="zarr store written by `we
 @app.command()
 def unlock(store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")]) -> None:
     """Remove STORE's run lock left by a run that was killed; only when no `weft run` uses it."""
-    from pipeline.run.store import break_lock
+    from pipeline.run.lock import break_lock
 
     try:
         removed = break_lock(store)
@@ -284,7 +274,7 @@ def export(
     store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")],
     job_ids: Annotated[Optional[list[str]], typer.Argument(help="Jobs to export (default: all finished).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write files into.")] = Path("weft-out/export"),
-    fmt: Annotated[FormatOpt, typer.Option("--format", "-f", help="File format.")] = FormatOpt.tiff,
+    fmt: Annotated[FormatOpt, typer.Option("--format", "-f", help="File format.")] = FormatOpt["tiff"],
     dpi: Annotated[Optional[int], typer.Option("--dpi", min=1, help="Override the job's dpi tag.")] = None,
     preview: Annotated[
         Optional[str], typer.Option("--preview", help="Also write the tile repeated RxC under its repeat type.")

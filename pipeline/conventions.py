@@ -17,6 +17,15 @@ DEFAULT_DPI = 300
 #: ``weft plan``, ``weft run`` and the library all share this one default.
 ALLOW_OUTSIDE_ROOT = False
 
+#: Where the network may run: ``auto`` picks CUDA when the workers see a GPU.
+DEVICES = ("auto", "cpu", "cuda")
+#: Batch schedulers ``weft run --cluster`` submits workers to (through dask-jobqueue).
+JOBQUEUE_KINDS = ("slurm", "pbs")
+#: Every ``--cluster`` kind: the embedded LocalCluster, or a batch scheduler.
+CLUSTER_KINDS = ("local", *JOBQUEUE_KINDS)
+#: Print file formats ``weft export`` writes, with their file suffixes.
+EXPORT_FORMATS = {"tiff": ".tif", "png": ".png"}
+
 #: A job id: it names a folder in the store and a file in the export, so only safe characters.
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 

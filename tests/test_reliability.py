@@ -35,6 +35,7 @@ from rich.console import Console
 from store_fixtures import FixtureJob, make_finished_store, textile_pattern
 from typer.testing import CliRunner
 
+from pipeline.run import lock as run_lock
 from pipeline.run import store
 from pipeline.cli import app
 from pipeline.errors import StoreError
@@ -415,7 +416,7 @@ def test_wrongly_typed_numbers_in_attributes_are_shown_not_crashed_on(tmp_path: 
 def _lock(target: Path, **fields: object) -> dict[str, object]:
     info = {"pid": 4242, "host": "weft-node-17", "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "weft run nightly.toml --store /shared/catalogue.zarr", "token": "f" * 32, **fields}  # fmt: skip
-    (target / store.LOCK_NAME).write_text(json.dumps(info))
+    (target / run_lock.LOCK_NAME).write_text(json.dumps(info))
     return info
 
 
@@ -427,7 +428,7 @@ def test_lock_of_a_run_that_died_on_this_host_is_taken_over_with_a_note(baseline
     code, output = invoke("run", str(manifest), "--store", str(target), "--config", str(manifest.parent / "tiny.toml"))
     assert code == 0, output  # every job was already done: nothing to compute, but the lock was checked
     assert f"note: the previous run (pid {pid}," in output and "ended without releasing the store" in output
-    assert store.lock_info(target) is None
+    assert run_lock.lock_info(target) is None
 
 
 @pytest.mark.parametrize("age_hours", [0, 30])
@@ -472,14 +473,14 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_while_a_second_run_is_refuse
     assert "Traceback" not in text
     assert "interrupted: finished tiles are kept" in text and "store is unlocked" in text
     assert f"To resume, run the same command again: weft run {manifest} --store {target}" in flat(text)
-    assert store.lock_info(target) is None
+    assert run_lock.lock_info(target) is None
     assert_all_gone(everyone)
     assert tiles_done(target) < 12, "the run finished before it could be interrupted"
     assert "running" not in statuses(target).values()  # interrupted jobs are pending again
 
     resumed = start_weft(manifest, target)
     try:
-        wait_for(lambda: (store.lock_info(target) or {}).get("pid") == resumed.pid, what="the resumed run's lock")
+        wait_for(lambda: (run_lock.lock_info(target) or {}).get("pid") == resumed.pid, what="the resumed run's lock")
         second = start_weft(manifest, target)
         refused, _ = second.communicate(timeout=120)
         resumed_output, _ = resumed.communicate(timeout=300)
@@ -493,7 +494,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_while_a_second_run_is_refuse
     assert f"(command: weft run {manifest} --store {target}" in refusal
     assert resumed.returncode == 0, resumed_output.decode(errors="replace")
     assert pixels(target) == pixels(reference)
-    assert store.lock_info(target) is None
+    assert run_lock.lock_info(target) is None
 
 
 def test_sigterm_from_a_batch_scheduler_stops_cleanly_and_releases_the_lock(baseline, tmp_path: Path) -> None:
@@ -511,7 +512,7 @@ def test_sigterm_from_a_batch_scheduler_stops_cleanly_and_releases_the_lock(base
     text = output.decode(errors="replace")
     assert process.returncode == 143, text
     assert "stopped by SIGTERM" in text and "To resume, run the same command again" in text
-    assert store.lock_info(target) is None  # so tomorrow's run, on any node, is not refused
+    assert run_lock.lock_info(target) is None  # so tomorrow's run, on any node, is not refused
     assert_all_gone(everyone)
 
 
@@ -591,7 +592,7 @@ def test_a_full_disk_stops_the_run_with_a_clear_error_and_nothing_false_is_marke
     assert f"error: cannot write to store {target}: No space left on device" in text
     assert "run the same command again to resume" in text
     assert "Traceback (most recent call last)" not in text
-    assert store.lock_info(target) is None
+    assert run_lock.lock_info(target) is None
     assert assert_done_means_written(target, reference) >= 1
     assert tiles_done(target) < 4, "the job finished before the disk was full"
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.errors import StoreError
 from pipeline.deliver.status import shorten, status_command
-from pipeline.run.store import RunLock
+from pipeline.run.lock import RunLock
 
 
 def _status(store: Path, width: int = 200) -> tuple[int, str]:

@@ -19,7 +19,8 @@ from pipeline.conventions import is_valid_job_id
 from pipeline.errors import StoreError
 from pipeline.run.pyramid import box_reduce, pyramid_shapes, write_pyramid
 from pipeline.run.layout import LevelLayout
-from pipeline.run.store import LOCK_NAME, RunLock, break_lock, lock_info, chunk_done, done_map, is_finished, job_ids, job_info, level_array, open_store, prepare_job, read_tile_window, set_job_status, tile_done, tiles_done_map, write_chunk, write_tile_window
+from pipeline.run.lock import LOCK_NAME, RunLock, break_lock, lock_info
+from pipeline.run.store import chunk_done, done_map, is_finished, job_ids, job_info, level_array, open_store, prepare_job, read_tile_window, set_job_status, tile_done, tiles_done_map, write_chunk, write_tile_window
 
 LEVELS = [LevelLayout(0, 20, 30, core=16, tiled=False), LevelLayout(1, 40, 60, core=16, overlap=4, origin=(8, 8))]
 THUMBS = {"design": np.zeros((10, 12, 3), np.uint8), "style-0": np.full((300, 600, 3), 9, np.uint8)}

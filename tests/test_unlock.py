@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.run import lock as run_lock
 from pipeline.run import store
 from pipeline.cli import app
 from pipeline.errors import StoreError
@@ -26,7 +27,7 @@ from pipeline.errors import StoreError
 OTHER_HOST = "weft-node-17"
 HOLD_LOCK = """
 import sys, time
-from pipeline.run.store import RunLock
+from pipeline.run.lock import RunLock
 lock = RunLock(sys.argv[1], command="weft run killed.toml")
 lock.__enter__()
 print("locked", flush=True)
@@ -73,17 +74,17 @@ def test_run_killed_on_another_node_is_cleared_with_weft_unlock(weft_store: Path
     prefix = _on_other_host()
     pid = _killed_holder(weft_store, prefix)
     if not prefix:  # no namespaces here: the lock a dead node leaves differs only in its host
-        info = json.loads((weft_store / store.LOCK_NAME).read_text())
-        (weft_store / store.LOCK_NAME).write_text(json.dumps({**info, "host": OTHER_HOST}))
-    held = store.lock_info(weft_store)
+        info = json.loads((weft_store / run_lock.LOCK_NAME).read_text())
+        (weft_store / run_lock.LOCK_NAME).write_text(json.dumps({**info, "host": OTHER_HOST}))
+    held = run_lock.lock_info(weft_store)
     assert held["pid"] == pid and held["host"] == OTHER_HOST  # SIGKILL: nothing cleaned up
 
     # the next run cannot tell whether that node still runs: refused, and told what to do
     with pytest.raises(StoreError, match=rf"host {OTHER_HOST}.*weft unlock {weft_store}"):
-        with store.RunLock(weft_store, command="weft run next.toml"):
+        with run_lock.RunLock(weft_store, command="weft run next.toml"):
             pass
     with pytest.raises(StoreError) as refused:  # once old enough, it is called stale
-        with store.RunLock(weft_store, command="weft run next.toml", stale_after_hours=0):
+        with run_lock.RunLock(weft_store, command="weft run next.toml", stale_after_hours=0):
             pass
     message = str(refused.value)
     assert "stale" in message and f"weft unlock {weft_store}" in message and str(pid) in message
@@ -92,11 +93,11 @@ def test_run_killed_on_another_node_is_cleared_with_weft_unlock(weft_store: Path
     assert result.exit_code == 0, result.output
     assert "removed the lock" in result.output
     assert str(pid) in result.output and OTHER_HOST in result.output and "killed.toml" in result.output
-    assert store.lock_info(weft_store) is None
+    assert run_lock.lock_info(weft_store) is None
 
-    with store.RunLock(weft_store, command="weft run next.toml") as lock:
-        assert store.lock_info(weft_store)["token"] == lock.info["token"]
-    assert store.lock_info(weft_store) is None
+    with run_lock.RunLock(weft_store, command="weft run next.toml") as lock:
+        assert run_lock.lock_info(weft_store)["token"] == lock.info["token"]
+    assert run_lock.lock_info(weft_store) is None
 
     again = CliRunner().invoke(app, ["unlock", str(weft_store)])
     assert again.exit_code == 0 and "no lock" in again.output
@@ -104,7 +105,7 @@ def test_run_killed_on_another_node_is_cleared_with_weft_unlock(weft_store: Path
 
 def test_run_killed_on_this_host_needs_no_unlock(weft_store: Path) -> None:
     pid = _killed_holder(weft_store)
-    with store.RunLock(weft_store, command="weft run next.toml") as lock:
+    with run_lock.RunLock(weft_store, command="weft run next.toml") as lock:
         assert lock.took_over is not None and lock.took_over["pid"] == pid
     result = CliRunner().invoke(app, ["unlock", str(weft_store)])
     assert result.exit_code == 0 and "no lock" in result.output

@@ -32,7 +32,7 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
-from pipeline.conventions import DEFAULT_DPI
+from pipeline.conventions import DEFAULT_DPI, EXPORT_FORMATS
 from pipeline.errors import WeftError
 from pipeline.deliver.preview import parse_grid, preview_region
 from pipeline.run.store import is_finished, job_group, job_info, open_store
@@ -41,7 +41,6 @@ from pipeline.run.store import job_ids as list_job_ids
 TIFF_TILE = 256
 #: Bytes of one band a writer holds at most (wide previews get shorter bands).
 BAND_BYTES = 32 * 2**20
-FORMATS = {"tiff": ".tif", "png": ".png"}
 
 
 # --- what is written -----------------------------------------------------------------------
@@ -320,7 +319,7 @@ def export_job(
         raise WeftError(f"job {job_id!r} is not finished (status {info.get('status')}); nothing exported")
     image = job_group(root, job_id)["image"]
     dpi = int(dpi or info.get("dpi") or DEFAULT_DPI)
-    suffix = FORMATS[fmt]
+    suffix = EXPORT_FORMATS[fmt]
     written = []
     path = out_dir / f"{_safe_name(job_id)}{suffix}"
     WRITERS[fmt](path, image_raster(image), dpi=dpi, record=provenance_record(info, dpi=dpi))
@@ -354,8 +353,8 @@ def export_command(
     for by name is unknown or unfinished, or when nothing could be exported.
     """
     console = console or Console()
-    if fmt not in FORMATS:
-        raise WeftError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise WeftError(f"unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     if preview:
         parse_grid(preview)  # a usage error before any work
     root = open_store(store, "r")

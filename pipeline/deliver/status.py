@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.run.store import job_ids, job_info, lock_info, open_store
+from pipeline.run.lock import lock_info
+
+from pipeline.run.store import job_ids, job_info, open_store
 
 STATUS_STYLE = {"done": "green", "running": "cyan", "pending": "dim", "failed": "bold red"}
 ERROR_WIDTH = 60

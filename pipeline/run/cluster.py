@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.conventions import DEVICES, JOBQUEUE_KINDS
 from pipeline.errors import ConfigError, WeftError
 from pipeline.settings import config_dirs, read_toml
 
@@ -44,7 +45,6 @@ def connect_timeout() -> float:
         raise ConfigError(f"WEFT_CONNECT_TIMEOUT must be a number of seconds, not {raw!r}") from None
     return value if value > 0 else CONNECT_TIMEOUT
 
-JOBQUEUE_KINDS = ("slurm", "pbs")
 
 # Keyword arguments dask-jobqueue (0.8.5 .. 0.9) accepts, by kind. Checked here so that a typo
 # in a config file is an error naming the file, not a TypeError deep inside dask-jobqueue.
@@ -215,7 +215,7 @@ def declared_resources(worker_args: list[str] | tuple[str, ...]) -> dict[str, fl
 @contextlib.contextmanager
 def connect(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
     """Yield (client, info); closes what it started, leaves external clusters running."""
-    if options.device not in {"auto", "cpu", "cuda"}:
+    if options.device not in DEVICES:
         raise WeftError(f"unknown device {options.device!r} (use auto, cpu or cuda)")
     if options.scheduler_address and options.scheduler_file:
         raise WeftError("give --scheduler-address or --scheduler-file, not both")

@@ -32,6 +32,7 @@ from pipeline.run import store
 from pipeline.run.cluster import ClusterInfo, ClusterOptions, connect
 from pipeline.run.finish import finish_job
 from pipeline.run.graph import Graph
+from pipeline.run.lock import RunLock
 from pipeline.run.interrupts import EXIT_TERMINATED, IgnoreInterrupts, Terminated, sigterm_stops_the_run, store_fault
 from pipeline.run.outcome import JobOutcome, RunResult
 from pipeline.run.plan import Plan, make_plan, print_plan
@@ -98,7 +99,7 @@ def execute(options: RunOptions, console: Console) -> RunResult:
             outcomes[job.id].status = JobStatus.SKIPPED
         elif job.state is PlanState.FAILED:
             outcomes[job.id].status, outcomes[job.id].error = JobStatus.FAILED, job.error
-    with sigterm_stops_the_run(), store.RunLock(options.store, command=_command_line(options)) as lock:
+    with sigterm_stops_the_run(), RunLock(options.store, command=_command_line(options)) as lock:
         if lock.took_over:
             console.print(
                 f"[yellow]note[/]: the previous run (pid {lock.took_over.get('pid')}, started "

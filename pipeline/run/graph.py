@@ -91,7 +91,7 @@ class Graph:
         if not store.done_map(path, job.id, coarse.index).all():
             targets = {hw: self.style_targets(job, hw) for hw in job.coarse_sizes}
             future = self.submit(job.id, coarse_task, ctx, coarse, targets, key=f"coarse-{job.id}")
-            previous_chunks = {rc: future for rc in np.ndindex(coarse.layout().rows, coarse.layout().cols)}
+            previous_chunks = {rc: future for rc in np.ndindex(*coarse.layout().shape)}
         previous = coarse
         for level in job.levels[1:]:
             previous_chunks = self._add_level(job, ctx, level, previous, previous_chunks)

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.repeat.geometry import chunk_grid
+from pipeline.repeat.geometry import ChunkCount
 
 
 @dataclass(frozen=True)
-class LevelLayout:
+class LevelLayout(ChunkCount):
     """Geometry of one scale of a job: its stitched image, chunk grid and tile windows.
 
     ``core`` is the chunk (tile core) size; a tile window is the core plus ``overlap`` on every
@@ -34,18 +34,6 @@ class LevelLayout:
         if self.index < 0 or self.height < 1 or self.width < 1 or self.core < 1 or self.overlap < 0:
             raise ValueError(f"invalid level layout {self}")
 
-    @property
-    def rows(self) -> int:
-        return chunk_grid(self.height, self.width, self.core)[0]
-
-    @property
-    def cols(self) -> int:
-        return chunk_grid(self.height, self.width, self.core)[1]
-
-    @property
-    def chunks(self) -> int:
-        """How many chunks (tile cores) the level has."""
-        return self.rows * self.cols
 
     @property
     def window(self) -> int:

@@ -73,7 +73,7 @@ class LevelPlan:
 
     @property
     def chunks(self) -> int:
-        return self.layout().chunks
+        return len(self.layout())
 
     @property
     def megapixel_steps(self) -> float:
