@@ -1,1 +1,2 @@
-"""What people take away from a store: status, print files, repeat previews and the HTML report."""
+"""What people take away from a store: status, print files, repeat previews and the HTML report.
+"""

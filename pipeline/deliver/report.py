@@ -27,6 +27,7 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
+from pipeline.conventions import JobStatus
 from pipeline.errors import WeftError
 from pipeline.repeat.geometry import even_size
 from pipeline.repeat.seams import RESULT_REPEAT_INVISIBLE, SEAMLESS
@@ -35,7 +36,7 @@ from pipeline.run.pyramid import job_thumbnail
 from pipeline.deliver.status import number, size_cm
 from pipeline.run.store import is_finished, job_group, job_ids, job_info, open_store
 
-GROUPS = ("failed", "running", "pending", "done")
+GROUPS = (JobStatus.FAILED, JobStatus.RUNNING, JobStatus.PENDING, JobStatus.DONE)
 RESULT_SIDE = 256
 PREVIEW_TILE_SIDE = 150
 PREVIEW_GRID = 3
@@ -180,7 +181,7 @@ def _card(info: Mapping[str, Any], pictures: Mapping[str, Any]) -> str:
     bar = (
         f'<div class="bar" title="{progress["tiles_done"]}/{progress["tiles_total"]} tiles">'
         f'<div style="width:{share * 100:.0f}%"></div></div>'
-        if status != "done" else ""
+        if status != JobStatus.DONE else ""
     )  # fmt: skip
     error = f'<pre class="error">{_e(info.get("error"))}</pre>' if info.get("error") else ""
     preview = ""

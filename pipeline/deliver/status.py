@@ -15,11 +15,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipeline.conventions import JobStatus
 from pipeline.run.lock import lock_info
 
 from pipeline.run.store import job_ids, job_info, open_store
 
-STATUS_STYLE = {"done": "green", "running": "cyan", "pending": "dim", "failed": "bold red"}
+STATUS_STYLE = {
+    JobStatus.DONE: "green",
+    JobStatus.RUNNING: "cyan",
+    JobStatus.PENDING: "dim",
+    JobStatus.FAILED: "bold red",
+}
 ERROR_WIDTH = 60
 
 
@@ -94,10 +100,11 @@ def status_command(store: Path, console: Console | None = None) -> int:
         console.print(f"no jobs in {escape(str(store))}", highlight=False)
         return 0
     console.print(status_table(store, infos))
-    failed = [info for info in infos if info.get("status") == "failed"]
+    failed = [info for info in infos if info.get("status") == JobStatus.FAILED]
     for info in failed:  # in full below the table: a narrow terminal squeezes the error column
         text = escape(f"{info.get('job_id')}: {shorten(info.get('error'), 300)}")
         console.print(f"[bold red]failed[/] {text}", highlight=False)
-    counts = {s: sum(1 for i in infos if i.get("status") == s) for s in ("done", "running", "pending", "failed")}
+    order = (JobStatus.DONE, JobStatus.RUNNING, JobStatus.PENDING, JobStatus.FAILED)
+    counts = {s: sum(1 for i in infos if i.get("status") == s) for s in order}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n), highlight=False)
     return 1 if failed else 0

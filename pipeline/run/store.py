@@ -286,7 +286,8 @@ def prepare_job(
         _create_uint8(target, "done", (level.rows, level.cols), (1, 1), None, ("row", "col"))
     attrs = to_json(dict(provenance), "provenance")
     attrs.update(
-        job_id=job_id, status=str(JobStatus.PENDING), error=None, levels=[level.to_json() for level in levels], job_key=job_key
+        job_id=job_id, status=str(JobStatus.PENDING), error=None, levels=[level.to_json() for level in levels],
+        job_key=job_key,
     )
     group.attrs.update(attrs)
     return True

@@ -195,7 +195,8 @@ def tile_task(
     source = store.level_array(ctx.store_path, ctx.job_id, previous.index)
     start = resample_window(source, ctx.repeat, size, *window, src_origin=previous.origin, dst_origin=level.origin)
     margin = level.halo - level.overlap
-    keep = slice(margin, margin + tile.height + 2 * level.overlap), slice(margin, margin + tile.width + 2 * level.overlap)
+    kept_h, kept_w = tile.height + 2 * level.overlap, tile.width + 2 * level.overlap
+    keep = slice(margin, margin + kept_h), slice(margin, margin + kept_w)
     rgb = refine_window(
         design_rgb(ctx), start, blend_targets(targets, ctx.style_weights), repeat=ctx.repeat, size=size,
         window=tuple(window), origin=level.origin, keep=keep, settings=ctx.settings, iterations=level.iterations,
