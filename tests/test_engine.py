@@ -226,6 +226,27 @@ def test_adam_optimiser_lowers_the_loss(wave: np.ndarray) -> None:
     assert len(seen) == 30 and seen[-1] < 0.8 * seen[0]
 
 
+def test_score_measures_content_and_style_in_fp32_whatever_the_precision(wave: np.ndarray) -> None:
+    from pipeline.engine.optimise import optimise, score
+    from pipeline.engine.targets import compute_style_targets
+    from pipeline.engine.whole import whole_problem
+
+    design = resize_uint8(load_rgb(DESIGNS / "morris_snakeshead.jpg"), "block", (64, 64))
+    settings = TINY.model_copy(update={"precision": "fp32"})
+    device = torch.device("cpu")
+    model = get_model(settings.weights, "cpu")
+    targets = compute_style_targets(model, [(wave, 1.0)], (64, 64), settings, device)
+    problem = whole_problem(design, targets, Repeat.BLOCK, (64, 64), settings, device, knit=False)
+    before = score(model, problem, problem.content, settings)
+    assert before["content"] == pytest.approx(0.0, abs=1e-3) and before["style"] > 0
+    assert before["total"] == pytest.approx(settings.content_weight * before["content"] + settings.style_weight * before["style"])
+    result, _ = optimise(model, problem, problem.content, settings, 10, device)
+    after = score(model, problem, result, settings)
+    assert after["style"] < 0.5 * before["style"] and after["content"] > 0
+    # the yardstick ignores the settings' precision: the same figures under bf16 settings
+    assert score(model, problem, result, settings.model_copy(update={"precision": "bf16"})) == after
+
+
 def test_seam_fade_mask_runs_from_the_floor_at_the_seam_to_one_inside() -> None:
     from pipeline.engine.losses import seam_fade_mask
 

@@ -8,8 +8,9 @@ Copyright and XMP tags; PNG pHYs, iCCP and text chunks (plus XMP).
 Files are written from the zarr chunks in bands, never from the whole image: TIFF as
 256 x 256 tiles streamed into tifffile (with a bounded encode buffer), PNG by a small
 streaming encoder (Pillow's needs the whole image in memory). Peak memory is a few bands,
-whatever the image size (``scripts/bench_export.py`` measures it). Files appear atomically
-(written under a temporary name, then renamed), so a killed export leaves no truncated file.
+whatever the image size (``python -m scripts.bench --only export`` measures it). Files appear
+atomically (written under a temporary name, then renamed), so a killed export leaves no
+truncated file.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One optimisation: content + Gram style + TV from a start image, L-BFGS or Adam, bf16 network.
 
 Every pass (a whole repeat, one tile window, a benchmark) builds a :class:`Problem` and calls
-:func:`optimise`; the same call on the same machine gives the same bytes.
+:func:`optimise`; the same call on the same machine gives the same bytes. :func:`score` measures
+any image under a problem with the same loss terms, in fp32.
 """
 
 from __future__ import annotations
@@ -57,6 +58,42 @@ class Problem:
     tv_repeat: Repeat | None  # wrap TV across the repeat (whole-image passes)
 
 
+def _content_target(
+    model: VGGFeatures, problem: Problem, settings: Settings, precision: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The content layer's features of ``problem.content`` and the content mask pooled to their size."""
+    content_layer = settings.content_layer
+    with torch.no_grad(), precision_context(precision, device):
+        content_target = model(problem.content, [content_layer], problem.padding)[content_layer].detach()
+    mask = None
+    if problem.content_mask is not None:
+        mask = torch.nn.functional.adaptive_avg_pool2d(problem.content_mask, content_target.shape[-2:])
+    return content_target, mask
+
+
+def _losses(
+    model: VGGFeatures,
+    problem: Problem,
+    image: torch.Tensor,
+    content_target: torch.Tensor,
+    mask: torch.Tensor | None,
+    settings: Settings,
+    precision: str,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(content, style, total) of ``image``: total = weighted content + style, + TV when tv_weight > 0."""
+    layers = list(dict.fromkeys([settings.content_layer, *settings.style_layers]))
+    # The optimised pixels stay in plain NCHW (L-BFGS flattens them); the network sees channels_last.
+    with precision_context(precision, device):
+        feats = model(image.contiguous(memory_format=torch.channels_last), layers, problem.padding)
+    c_loss = content_loss(feats[settings.content_layer], content_target, mask)
+    s_loss = style_loss(feats, problem.targets, settings.style_layer_weights)
+    loss = settings.content_weight * c_loss + settings.style_weight * s_loss
+    if settings.tv_weight > 0:
+        loss = loss + settings.tv_weight * tv_loss(image, problem.tv_repeat)
+    return c_loss, s_loss, loss
+
+
 def optimise(
     model: VGGFeatures,
     problem: Problem,
@@ -67,26 +104,13 @@ def optimise(
     callback: StepCallback | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Minimise content + style + TV from ``start``; returns the image and its last losses."""
-    content_layer = settings.content_layer
-    with torch.no_grad(), precision_context(settings.precision, device):
-        content_target = model(problem.content, [content_layer], problem.padding)[content_layer].detach()
-    mask = None
-    if problem.content_mask is not None:
-        mask = torch.nn.functional.adaptive_avg_pool2d(problem.content_mask, content_target.shape[-2:])
-    layers = list(dict.fromkeys([content_layer, *settings.style_layers]))
-    # The optimised pixels stay in plain NCHW (L-BFGS flattens them); the network sees channels_last.
+    content_target, mask = _content_target(model, problem, settings, settings.precision, device)
     image = start.detach().clone().contiguous().requires_grad_(True)
     last: dict[str, float] = {}
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        with precision_context(settings.precision, device):
-            feats = model(image.contiguous(memory_format=torch.channels_last), layers, problem.padding)
-        c_loss = content_loss(feats[content_layer], content_target, mask)
-        s_loss = style_loss(feats, problem.targets, settings.style_layer_weights)
-        loss = settings.content_weight * c_loss + settings.style_weight * s_loss
-        if settings.tv_weight > 0:
-            loss = loss + settings.tv_weight * tv_loss(image, problem.tv_repeat)
+        c_loss, s_loss, loss = _losses(model, problem, image, content_target, mask, settings, settings.precision, device)
         loss.backward()
         last.update(content=c_loss.item(), style=s_loss.item(), total=loss.item())
         return loss
@@ -104,3 +128,18 @@ def optimise(
         if callback is not None:
             callback(step + 1, iterations, dict(last))
     return image.detach(), last
+
+
+def score(model: VGGFeatures, problem: Problem, image: torch.Tensor, settings: Settings) -> dict[str, float]:
+    """Content, style and total loss of ``image`` under ``problem``, fp32, no autocast: one yardstick for any result.
+
+    The terms :func:`optimise` minimises (total includes TV when ``tv_weight`` > 0), evaluated
+    once without gradients whatever ``settings.precision`` says. To compare results of
+    different precisions, score them all under one problem whose targets were computed in fp32.
+    (On CUDA, matmuls use TF32 as everywhere in the engine.)
+    """
+    device = image.device
+    content_target, mask = _content_target(model, problem, settings, "fp32", device)
+    with torch.no_grad():
+        c_loss, s_loss, loss = _losses(model, problem, image, content_target, mask, settings, "fp32", device)
+    return {"content": c_loss.item(), "style": s_loss.item(), "total": loss.item()}
