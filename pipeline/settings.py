@@ -1,7 +1,8 @@
 """Engine settings: one frozen, hashable object per job, resolved from four layers.
 
 Precedence (later wins): profile (``configs/NAME.toml`` or ``--config FILE``) < manifest
-``[defaults]`` < the job's own keys < CLI flags. The resolved object's :func:`settings_digest`
+``[defaults]`` < the job's own keys < CLI flags. Which profile a job stands on is the
+manifest's business (:mod:`pipeline.manifest.layering`). The resolved object's :func:`settings_digest`
 goes into the job key, so changing any setting that changes pixels recomputes that job.
 """
 

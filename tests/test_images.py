@@ -13,6 +13,8 @@ from PIL import Image
 from pipeline.errors import ImageError, WeftError
 from pipeline.manifest.images import BACKGROUND, DEFAULT_MAX_INPUT_PIXELS, image_size, load_rgb
 
+from test_manifest import ws  # noqa: F401, E402 - a fixture: a manifest folder with designs and styles
+
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -213,10 +215,10 @@ def test_truncated_file(make_image, fmt):
 
 def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     # Just above our limit (Pillow itself would still open it), and far above (Pillow refuses too).
-    for side, words in ((13_400, ("13400x13400", "179.6 MP")), (100_000, ("10000000000 pixels",))):
+    for side, words in ((13_400, ("13400x13400 px", "179.6 MP")), (100_000, ("100000x100000 px = 10000.0 MP",))):
         path = write_bomb(tmp_path / f"bomb{side}.png", side, side)  # 13400^2 * 3 bytes = 540 MB
         error = assert_fails(path, *words, "above the input limit of 179.0 MP", "max_input_pixels")
-        assert "decompression bomb" in error.reason
+        assert "decompression bomb" in error.reason and "DOS attack" not in error.reason  # not Pillow's sentence
         with pytest.raises(ImageError, match="max_input_pixels"):
             image_size(path)
 
@@ -267,3 +269,83 @@ def test_every_exif_orientation_gives_the_displayed_pixels(make_image, orientati
     expected = _DISPLAYED[orientation](stored)
     np.testing.assert_array_equal(load_rgb(path), expected)
     assert image_size(path) == (expected.shape[1], expected.shape[0])
+
+
+# --- every image error names its file, and the job and field it came from ------------------
+
+
+def _cut_in_half(make_image, name: str) -> Path:
+    """A real image file (Pillow-written) with the second half of its bytes gone."""
+    pixels = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    path = make_image(name, pixels=pixels)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_truncated_file_names_file_job_and_field(make_image, fmt):
+    path = _cut_in_half(make_image, f"cut.{fmt}")
+    error = assert_fails(path, "cannot decode (truncated or corrupt file?)", field="design")
+    assert str(error).startswith(f"{path}: ") and str(error).endswith("(job 'rose-1', field 'design')")
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_weft_validate_names_the_truncated_file(ws, make_image, fmt):
+    from test_manifest import job, manifest
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    _cut_in_half(make_image, f"designs/cut.{fmt}")
+    _cut_in_half(make_image, f"styles/cut.{fmt}")
+    path = manifest(ws, job(design=f"designs/cut.{fmt}") + job(job_id="k", style='"cut"'))
+    path.write_text(path.read_text() + f'[[styles]]\nid = "cut"\npath = "styles/cut.{fmt}"\nlicense = "CC0"\n'
+                    'attribution = "test"\n')  # fmt: skip
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    decode = "cannot decode (truncated or corrupt file?)"
+    assert f"{path}: style 'cut': field 'path': 'styles/cut.{fmt}': {decode}" in output
+    assert f"{path}: job 'j': field 'design': 'designs/cut.{fmt}': {decode}" in output
+    assert "2 error(s)" in output
+
+
+def test_a_bomb_that_pillow_refuses_says_its_declared_size(tmp_path):
+    path = write_bomb(tmp_path / "bomb.png", 60_000, 60_000)
+    with pytest.raises(Image.DecompressionBombError):  # Pillow's own guard is what refuses it first
+        Image.open(path)
+    declared = "declared size 60000x60000 px = 3600.0 MP is above the input limit of 179.0 MP (max_input_pixels = "
+    for read in (load_rgb, image_size):
+        with pytest.raises(ImageError) as info:
+            read(path, job="rose-1")
+        assert str(info.value).startswith(f"{path}: {declared}{DEFAULT_MAX_INPUT_PIXELS} px); refused before decoding")
+        assert "DOS attack" not in str(info.value) and "(job 'rose-1')" in str(info.value)
+
+
+def test_weft_validate_says_a_bombs_declared_size(ws):
+    from test_manifest import job, manifest
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    write_bomb(ws / "designs" / "bomb.png", 60_000, 60_000)  # refused by Pillow's guard
+    write_bomb(ws / "designs" / "big.png", 13_400, 13_400)  # refused by weft's own check
+    path = manifest(ws, job(design="designs/bomb.png") + job(job_id="k", design="designs/big.png"))
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    expected = (("j", "bomb", "60000x60000 px = 3600.0 MP"), ("k", "big", "13400x13400 px = 179.6 MP"))
+    for job_id, name, declared in expected:
+        assert (f"{path}: job '{job_id}': field 'design': 'designs/{name}.png': declared size {declared} is above "
+                "the input limit of 179.0 MP (max_input_pixels = 178956970 px)") in output  # fmt: skip
+
+
+def test_a_bomb_whose_size_cannot_be_read_again_is_still_refused_with_the_limit(tmp_path, monkeypatch):
+    path = write_bomb(tmp_path / "bomb.png", 60_000, 60_000)
+    import pipeline.manifest.images as images
+
+    monkeypatch.setattr(images, "_declared_size", lambda _: None)  # as if no plugin read the header again
+    error = assert_fails(path, "the declared size (unreadable, but above Pillow's own limit of",
+                         "is above the input limit of 179.0 MP (max_input_pixels = 178956970 px)")  # fmt: skip
+    assert "DOS attack" not in str(error)

@@ -59,7 +59,8 @@ def srgb_icc() -> bytes:
 
 
 def provenance_record(attrs: Mapping[str, Any], *, dpi: int, preview: str | None = None) -> dict[str, Any]:
-    """What a print file says about itself: sources, licences, settings digest, job key, seed, repeat."""
+    """What a print file says about itself: sources, licences and the licence policy, settings digest,
+    job key, seed, repeat."""
     inputs = attrs.get("inputs") or {}
     design = inputs.get("design") or {}
     styles = inputs.get("styles") or []
@@ -82,6 +83,7 @@ def provenance_record(attrs: Mapping[str, Any], *, dpi: int, preview: str | None
         "engine_version": attrs.get("engine_version"),
         "finished": (attrs.get("timings") or {}).get("finished"),
         "seams": attrs.get("seams"),
+        "policy": attrs.get("policy"),
     }
     if preview:
         record["preview"] = preview

@@ -4,8 +4,9 @@ One file that opens offline and can be mailed: every picture is an embedded JPEG
 the styling and the few lines of sorting script are inline, nothing is fetched. Per job:
 the design, each style with its attribution and licence, the result, a 3 x 3 repeat
 preview drawn under the job's repeat type, seam figures, size in px and cm, time, status or
-error, job key. Jobs are grouped by status (failed first); clicking a column of the summary
-table sorts the table and the cards of every group.
+error, job key. The header says which licence policy the jobs ran under. Jobs are grouped by
+status (failed first); clicking a column of the summary table sorts the table and the cards
+of every group.
 
 Attribute values are data written by other programs: everything is HTML-escaped, nothing is
 evaluated, and no attribute becomes a link.
@@ -201,6 +202,30 @@ def _card(info: Mapping[str, Any], pictures: Mapping[str, Any]) -> str:
     )
 
 
+def _describe_policy(policy: Any) -> str:
+    """One job's recorded licence policy in words."""
+    if not isinstance(policy, Mapping):
+        return "no licence policy"
+    allowed = policy.get("allowed_licenses")
+    licences = f"allowed {', '.join(map(str, allowed))}" if allowed else "any licence"
+    attribution = "; attribution required" if policy.get("require_attribution") else ""
+    return f"licence policy: {licences}{attribution}"
+
+
+def _policy_line(infos: list[dict[str, Any]]) -> str:
+    """The licence policies the jobs ran under, as one line; which jobs, where they differ.
+
+    Jobs that never started (or were written before policies were recorded) have none and are left out.
+    """
+    jobs: dict[str, list[str]] = {}
+    for info in infos:
+        if "policy" in info:
+            jobs.setdefault(_describe_policy(info["policy"]), []).append(str(info.get("job_id")))
+    if len(jobs) <= 1:
+        return next(iter(jobs), "no licence policy recorded")
+    return " · ".join(f"{text} (jobs {', '.join(sorted(ids))})" for text, ids in jobs.items())
+
+
 def _row(info: Mapping[str, Any]) -> str:
     job_id, status = str(info.get("job_id")), str(info.get("status"))
     progress = info["progress"]
@@ -226,7 +251,7 @@ body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetic
 color:var(--ink);background:var(--bg)}
 main{max-width:1340px;margin:0 auto;padding:28px 28px 60px}
 h1{font-size:26px;margin:0 0 4px;letter-spacing:-.01em}h2{font-size:18px;margin:34px 0 12px}
-.sub{color:var(--muted);margin:0 0 18px}.sub code{font-size:12px}
+.sub{color:var(--muted);margin:0 0 18px}.sub code{font-size:12px}.sub.policy{margin-top:-12px}
 .counts{display:flex;gap:8px;margin:0 0 18px}
 table{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line);border-radius:8px;
 overflow:hidden}
@@ -329,6 +354,7 @@ def render_report(store: Path, infos: list[dict[str, Any]], pictures: Mapping[st
         f"<title>weft report — {_e(store.name)}</title><style>{STYLE}</style></head><body><main>"
         f'<h1>weft contact sheet</h1><p class="sub">Store <code>{_e(store)}</code> · {len(infos)} job(s) · '
         f"generated {generated}</p>"
+        f'<p class="sub policy">{_e(_policy_line(infos))}</p>'
         f'<div class="counts">{counts}</div>'
         f'<table id="jobs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
         '<p class="hint">Click a column to sort the table and the cards within each group. Seam ratios near 1.00 '

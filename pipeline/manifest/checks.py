@@ -19,7 +19,7 @@ from PIL import Image
 
 from pipeline.errors import ImageError, Problem
 from pipeline.manifest.images import load_rgb
-from pipeline.manifest.problems import _Where
+from pipeline.manifest.problems import _file_problem, _Where
 from pipeline.manifest.sizing import _fit_sides
 from pipeline.manifest.specs import JobSpec, Manifest
 from pipeline.repeat.analysis import design_seam_ratio
@@ -63,12 +63,13 @@ def _inspect_images(manifest: Manifest, job_places: Mapping[str, _Where], style_
 
     for style_id, style in manifest.styles.items():
         if isinstance(result := decode(style.path), ImageError):
-            _Where(style_file, f"style '{style_id}'", sink).error("path", result.reason)
+            shown = style.path.relative_to(manifest.root) if style.path.is_relative_to(manifest.root) else style.path
+            _Where(style_file, f"style '{style_id}'", sink).error("path", _file_problem(shown, result.reason))
     for job in manifest.jobs:
         where = dataclasses.replace(job_places[job.id], sink=sink)
         design = decode(job.design)
         if isinstance(design, ImageError):
-            where.error("design", design.reason)
+            where.error("design", _file_problem(job.entry.get("design", job.design), design.reason))
             continue
         ratio = _seam_ratio(design, job)
         if ratio > WARN_ABOVE:

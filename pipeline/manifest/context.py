@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.errors import ImageError, Problem
 from pipeline.manifest.images import image_size
-from pipeline.manifest.problems import _BAD, _Invalid, _Where
+from pipeline.manifest.problems import _BAD, _file_problem, _Invalid, _Where
 from pipeline.manifest.specs import Limits
 from pipeline.manifest.values import _as_text
 
@@ -83,5 +83,5 @@ class _Context:
         try:
             return path, self.headers.size(path)
         except ImageError as error:
-            where.error(field_name, f"'{value}': {error.reason}")
+            where.error(field_name, _file_problem(value, error.reason))
             return _BAD

@@ -38,9 +38,10 @@ _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that rotat
 _PILLOW_LIMIT_LOCK = threading.Lock()
 
 
-def _error(path: Path, reason: str, job: str | None) -> ImageError:
-    """An :class:`ImageError` whose message also names the job, when there is one."""
-    error = ImageError(path, f"{reason} (job '{job}')" if job else reason)
+def _error(path: Path, reason: str, job: str | None, field: str | None = None) -> ImageError:
+    """An :class:`ImageError` whose message also names the job and its field, when there are ones."""
+    context = ", ".join(part for part in (job and f"job '{job}'", field and f"field '{field}'") if part)
+    error = ImageError(path, f"{reason} ({context})" if context else reason)
     error.job = job  # type: ignore[attr-defined]
     return error
 
@@ -70,45 +71,73 @@ def _allow_in_pillow(max_pixels: int) -> None:
             Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def _open(path: Path, max_pixels: int, job: str | None) -> Image.Image:
+def _open(path: Path, max_pixels: int, job: str | None, field: str | None = None) -> Image.Image:
     """Open lazily (header only) and refuse files whose declared size is above ``max_pixels``."""
     if not path.exists():
-        raise _error(path, "file not found", job)
+        raise _error(path, "file not found", job, field)
     if not path.is_file():
-        raise _error(path, "not a file (a directory?)", job)
+        raise _error(path, "not a file (a directory?)", job, field)
     try:
         if path.stat().st_size == 0:
-            raise _error(path, "file is empty (0 bytes)", job)
+            raise _error(path, "file is empty (0 bytes)", job, field)
         _allow_in_pillow(max_pixels)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
     except UnidentifiedImageError:
-        raise _error(path, _describe_unidentified(path), job) from None
-    except Image.DecompressionBombError as error:  # only above our limit: see _allow_in_pillow
-        raise _error(path, _too_big(f"declared size ({error})", max_pixels), job) from None
+        raise _error(path, _describe_unidentified(path), job, field) from None
+    except Image.DecompressionBombError:  # only above our limit: see _allow_in_pillow
+        raise _error(path, _too_big(_declared_size(path), max_pixels), job, field) from None
     except OSError as error:
-        raise _error(path, f"cannot read: {error.strerror or error}", job) from None
+        raise _error(path, f"cannot read: {error.strerror or error}", job, field) from None
     width, height = image.size
     if width < 1 or height < 1:
         image.close()
-        raise _error(path, f"declared size {width}x{height} is empty", job)
+        raise _error(path, f"declared size {width}x{height} is empty", job, field)
     if width * height > max_pixels:
         image.close()
-        declared = f"declared size {width}x{height} ({_amount(width * height)})"
-        raise _error(path, _too_big(declared, max_pixels), job)
+        raise _error(path, _too_big((width, height), max_pixels), job, field)
     return image
+
+
+def _declared_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the header of a file Pillow refused as a bomb; ``None`` if unreadable.
+
+    Pillow refuses such a file inside ``Image.open``, after its format plugin has parsed the
+    header (and before anything is decoded); the plugin alone reads the size without the check.
+    """
+    Image.init()
+    with path.open("rb") as handle:
+        prefix = handle.read(16)
+        for name in Image.ID:
+            factory, accept = Image.OPEN[name]
+            verdict = accept(prefix) if accept else True
+            if not verdict or isinstance(verdict, str):  # a string: the format, but a variant it cannot read
+                continue
+            handle.seek(0)
+            try:
+                with factory(handle, str(path)) as image:
+                    return image.size
+            except Exception:  # noqa: BLE001 - untrusted header: the next format may read it
+                continue
+    return None
 
 
 def _amount(pixels: int) -> str:
     return f"{pixels / 1e6:.1f} MP" if pixels >= 100_000 else f"{pixels} pixels"
 
 
-def _too_big(declared: str, max_pixels: int) -> str:
+def _too_big(size: tuple[int, int] | None, max_pixels: int) -> str:
+    """Why a file is refused for its declared size (W x H, when the header could be read)."""
+    if size is None:
+        pillows = _amount(2 * (Image.MAX_IMAGE_PIXELS or max_pixels))
+        declared = f"the declared size (unreadable, but above Pillow's own limit of {pillows})"
+    else:
+        declared = f"declared size {size[0]}x{size[1]} px = {_amount(size[0] * size[1])}"
     return (
-        f"{declared} is above the input limit of {_amount(max_pixels)}; refused before decoding "
-        "(a decompression bomb, or a very large scan). If you trust the file, raise max_input_pixels "
-        "in the manifest's [limits] table"
+        f"{declared} is above the input limit of {_amount(max_pixels)} (max_input_pixels = {max_pixels} px); "
+        "refused before decoding (a decompression bomb, or a very large scan). If you trust the file, raise "
+        "max_input_pixels in the manifest's [limits] table"
     )
 
 
@@ -187,6 +216,7 @@ def load_rgb(
     *,
     max_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
     job: str | None = None,
+    field: str | None = None,
     max_side: int | None = None,
 ) -> np.ndarray:
     """Decode an image file to a ``(H, W, 3) uint8`` array in display orientation.
@@ -194,10 +224,11 @@ def load_rgb(
     ``max_pixels`` is checked against the declared size before any pixel is allocated.
     ``max_side`` (optional) returns a copy whose long side is at most that many pixels,
     decoding JPEGs at reduced scale (used by validation to look at big designs cheaply).
-    Raises :class:`ImageError` naming the file (and ``job``) for anything unusable.
+    Raises :class:`ImageError` naming the file (and ``job`` and its ``field``, the manifest
+    field the file came from) for anything unusable.
     """
     path = Path(path)
-    image = _open(path, max_pixels, job)
+    image = _open(path, max_pixels, job, field)
     with image:
         try:
             if max_side is not None:
@@ -205,14 +236,14 @@ def load_rgb(
             image.load()
             oriented = ImageOps.exif_transpose(image) if _orientation(image) != 1 else image
         except MemoryError:
-            raise _error(path, "not enough memory to decode it", job) from None
+            raise _error(path, "not enough memory to decode it", job, field) from None
         except Exception as error:  # untrusted input: any decoder failure fails this file only
             reason = str(error) or type(error).__name__
-            raise _error(path, f"cannot decode (truncated or corrupt file?): {reason}", job) from None
+            raise _error(path, f"cannot decode (truncated or corrupt file?): {reason}", job, field) from None
         try:
             rgb = _to_rgb(oriented)
         except ValueError as error:
-            raise _error(path, f"unsupported image mode {oriented.mode}: {error}", job) from None
+            raise _error(path, f"unsupported image mode {oriented.mode}: {error}", job, field) from None
     if max_side is not None:
         rgb = _shrink(rgb, max_side)
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))

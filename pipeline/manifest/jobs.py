@@ -17,11 +17,12 @@ from typing import Any
 
 from pipeline.conventions import DEFAULT_DPI
 from pipeline.manifest.context import _Context
-from pipeline.manifest.layering import _merge_fields, _settings_layer, _SettingsStack
+from pipeline.manifest.layering import _merge_fields, _Profiles
+from pipeline.manifest.policy import _allowed_uses
 from pipeline.manifest.problems import _BAD, _check_keys, _item, _named, _Where
 from pipeline.manifest.sizing import _job_size
 from pipeline.manifest.sources import _json_safe, _Row
-from pipeline.manifest.specs import _JOB_KEYS, DEFAULT_REPEAT, DEFAULT_SEED, JobSpec, StyleRef
+from pipeline.manifest.specs import _JOB_KEYS, DEFAULT_REPEAT, DEFAULT_SEED, JobSpec, Policy, StyleRef
 from pipeline.manifest.styles import _style_uses
 from pipeline.manifest.values import _as_job_id, _job_fields
 
@@ -33,7 +34,8 @@ class _Jobs:
     styles: Mapping[str, StyleRef | None]
     styles_known: bool
     defaults: dict[str, Any]
-    settings: _SettingsStack
+    settings: _Profiles
+    policy: Policy | None = None
     used_styles: set[str] = field(default_factory=set)
     first_seen: dict[str, str] = field(default_factory=dict)
     built: list[JobSpec] = field(default_factory=list)
@@ -59,7 +61,8 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
     need_size = size is None or (size is not _BAD and size.long is not None)
     design = ctx.image(where, "design", row.entry.get("design"), row.base, need_size)
     uses = _style_uses(where, row.entry.get("style"), jobs.styles, jobs.styles_known, jobs.used_styles)
-    settings = jobs.settings.for_job(where, _settings_layer(row.entry))
+    uses = _allowed_uses(where, uses, jobs.policy)
+    settings = jobs.settings.for_job(where, row.entry)
     if design is _BAD or any(v is _BAD for v in fields.values()):
         return
     dims = _job_size(where, fields, design[1], ctx.limits)

@@ -1,10 +1,14 @@
 """The layers a job's values come from: profile < manifest ``[defaults]`` < job < command line.
 
 Settings are resolved by :func:`pipeline.settings.resolve_settings`; what this module adds is
-the manifest's side of it: which profile applies (the CLI's ``--profile``/``--config`` or the
-manifest's ``profile``), reporting each error of a shared layer (profile, defaults, CLI) once
-and where it is written rather than once per job, and the same layering for the job fields
-(repeat, size, dpi, seed) that ``[defaults]`` may give.
+the manifest's side of it: which profile a job stands on, reporting each error of a shared
+layer (profile, defaults, CLI) once and where it is written rather than once per job, and the
+same layering for the job fields (repeat, size, dpi, seed) that ``[defaults]`` may give.
+
+Which profile: the command line's ``--config``/``--profile`` (over everything a manifest
+says), else the job's own ``profile``, else ``profile`` in ``[defaults]``, else the top-level
+``profile``, else ``default``. A profile named in the manifest is checked even where the
+command line overrides it.
 
 The underscore names are shared by the modules of :mod:`pipeline.manifest` only.
 """
@@ -12,19 +16,20 @@ The underscore names are shared by the modules of :mod:`pipeline.manifest` only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, Problem
 from pipeline.manifest.context import _Context
 from pipeline.manifest.problems import _BAD, _display, _suggest, _Where
 from pipeline.manifest.sources import _Top
+from pipeline.manifest.values import _as_profile
 from pipeline.settings import (
+    DEFAULT_PROFILE,
     SETTING_NAMES,
-    available_profiles,
     describe_validation_error,
     load_profile,
     profile_path,
@@ -75,52 +80,83 @@ def _settings_layer(table: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in table.items() if k in SETTING_NAMES and v is not _BAD}
 
 
-def _profile_layer(
-    where: _Where, profile: str | None, config: Path | str | None, named: Any
-) -> tuple[dict[str, Any] | None, str]:
-    """The profile's raw settings and its file, for messages.
+class _Profiles:
+    """Every job's :class:`Settings`: one :class:`_SettingsStack` per profile a job stands on.
 
-    ``config`` or ``profile`` (CLI) win over ``named`` (the manifest's); a bad CLI choice raises
-    :class:`ConfigError`, a bad manifest choice is reported (and checked even when the CLI wins).
+    The stack of a profile is made when a job first needs it; the shared layers' errors it
+    finds are reported once, however many profiles find them.
     """
-    known = available_profiles()
-    if named is not None and (not isinstance(named, str) or named not in known):
-        hint = _suggest(named, known) if isinstance(named, str) else ""
-        where.error("profile", f"unknown profile {named!r}{hint}; known profiles: {', '.join(known) or 'none'}")
-        named = _BAD
-    if config is not None:
-        return load_profile(config=Path(config)), _display(Path(config))
-    if profile is not None:
-        return load_profile(profile), _display(profile_path(profile))
-    if named is _BAD:
-        return None, ""
-    try:
-        return load_profile(named), _display(profile_path(named or "default"))
-    except ConfigError as error:
-        where.error("profile", str(error))
-        return None, ""
 
+    def __init__(
+        self,
+        ctx: _Context,
+        top: _Top,
+        cli_settings: Mapping[str, Any] | None,
+        profile: str | None,
+        config: Path | str | None,
+    ) -> None:
+        """Check every profile the manifest names, the CLI settings, and the stack most jobs use.
 
-def _settings_stack(
-    ctx: _Context,
-    top: _Top,
-    cli_settings: Mapping[str, Any] | None,
-    profile: str | None,
-    config: Path | str | None,
-) -> _SettingsStack:
-    """The shared layers of every job's settings, each checked once against the profile."""
-    layer, profile_file = _profile_layer(ctx.where(None, top.file), profile, config, top.tables.get("profile"))
-    cli = dict(cli_settings or {})
-    cli_where = ctx.where("command line")
-    for key in [k for k in cli if k not in SETTING_NAMES]:
-        cli_where.error(key, f"unknown setting{_suggest(key, SETTING_NAMES)}")
-        del cli[key]
-    stack = _SettingsStack(layer, _settings_layer(top.defaults), cli)
-    if layer is not None:
-        stack.check_shared(_Where(profile_file, "[settings]", ctx.sink))
-    stack.check_shared(ctx.where("[defaults]", top.file), stack.defaults)
-    stack.check_shared(cli_where, stack.cli)
-    return stack
+        A bad ``--profile``/``--config`` raises :class:`ConfigError`.
+        """
+        self._ctx = ctx
+        self._defaults_where = ctx.where("[defaults]", top.file)
+        self._cli_where = ctx.where("command line")
+        self._stacks: dict[str | None, _SettingsStack] = {}
+        self._files: dict[str, tuple[dict[str, Any], str] | ConfigError] = {}
+        top_where = ctx.where(None, top.file)
+        named = [  # the top level's, then [defaults]' (which wins)
+            (where, where.read("profile", _as_profile, table["profile"]))
+            for where, table in ((top_where, top.tables), (self._defaults_where, top.defaults))
+            if "profile" in table
+        ]
+        cli = dict(cli_settings or {})
+        for key in [k for k in cli if k not in SETTING_NAMES]:
+            self._cli_where.error(key, f"unknown setting{_suggest(key, SETTING_NAMES)}")
+            del cli[key]
+        self.defaults, self.cli = _settings_layer(top.defaults), cli
+        self._forced = config is not None or profile is not None  # the command line's, for every job
+        if config is not None:
+            self._base = self._stack(_display(Path(config)), load_profile(config=Path(config)))
+        elif profile is not None:
+            self._base = self._stack(_display(profile_path(profile)), load_profile(profile))
+        else:
+            where, name = named[-1] if named else (top_where, DEFAULT_PROFILE)
+            self._base = self._named(where, name)
+
+    def for_job(self, where: _Where, entry: Mapping[str, Any]) -> Any:
+        """The job's :class:`Settings` on the profile it stands on, or :data:`_BAD` after reporting."""
+        own = where.read("profile", _as_profile, entry["profile"]) if "profile" in entry else None
+        stack = self._base if self._forced or own is None else self._named(where, own)
+        return stack.for_job(where, _settings_layer(entry))
+
+    def _named(self, where: _Where, name: Any) -> _SettingsStack:
+        """The stack on the profile a manifest names (at ``where``); an unreadable one reports there."""
+        if name is _BAD:
+            return self._stack(None, None)
+        if name not in self._files:
+            try:
+                self._files[name] = load_profile(name), _display(profile_path(name))
+            except ConfigError as error:
+                self._files[name] = error
+        loaded = self._files[name]
+        if isinstance(loaded, ConfigError):
+            where.error("profile", str(loaded))
+            return self._stack(None, None)
+        return self._stack(loaded[1], loaded[0])
+
+    def _stack(self, file: str | None, layer: dict[str, Any] | None) -> _SettingsStack:
+        """The stack on the profile in ``file`` (``None``: unreadable), its shared layers checked once."""
+        if file not in self._stacks:
+            stack = _SettingsStack(layer, self.defaults, self.cli)
+            found: list[Problem] = []
+            if layer is not None:
+                stack.check_shared(_Where(str(file), "[settings]", found))
+            stack.check_shared(replace(self._defaults_where, sink=found), stack.defaults)
+            stack.check_shared(replace(self._cli_where, sink=found), stack.cli)
+            self._ctx.sink.extend(p for p in found if p not in self._ctx.sink)
+            self._stacks[file] = stack
+        return self._stacks[file]
 
 
 def _merge_fields(defaults: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The manifest: which designs to stylize with which styles, at what size, repeat and settings.
 
 A manifest is a TOML file (``profile``, ``catalogue``, ``[defaults]``, ``[limits]``,
-``[[styles]]``, ``[[jobs]]``) or a CSV catalogue export (one job per row) whose styles live in
-a ``styles.toml`` beside it. Paths are relative to the file that names them. See
-``docs/manifest.md`` for every field.
+``[policy]``, ``[[styles]]``, ``[[jobs]]``) or a CSV catalogue export (one job per row) whose
+styles live in a ``styles.toml`` beside it. Paths are relative to the file that names them.
+See ``docs/manifest.md`` for every field.
 
 Loading never stops at the first mistake: every check records a :class:`Problem` naming the
 file, the job or style (or CSV row) and the field, and :func:`load_manifest` raises one
@@ -26,7 +26,8 @@ from pipeline.errors import ManifestError, Problem
 from pipeline.manifest.checks import _inspect_images
 from pipeline.manifest.context import _Context
 from pipeline.manifest.jobs import _build_job, _Jobs
-from pipeline.manifest.layering import _settings_stack
+from pipeline.manifest.layering import _Profiles
+from pipeline.manifest.policy import _read_policy
 from pipeline.manifest.problems import _display, _Where
 from pipeline.manifest.sources import _check_tables, _read_catalogue, _read_top, _toml_rows
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT
@@ -46,9 +47,10 @@ def load_manifest(
 ) -> Manifest:
     """Read and validate a manifest (TOML or CSV) into jobs with resolved settings.
 
-    ``profile``/``config`` (from the CLI) win over the manifest's ``profile``; ``cli_settings``
-    win over everything. With ``check_images`` every image's header is read (exists, is an
-    image, within ``max_input_pixels``); without it only designs whose size is needed are.
+    ``profile``/``config`` (from the CLI) win over every ``profile`` the manifest names (top
+    level, ``[defaults]``, a job's own); ``cli_settings`` win over everything. With
+    ``check_images`` every image's header is read (exists, is an image, within
+    ``max_input_pixels``); without it only designs whose size is needed are.
     Raises :class:`ManifestError` with every problem, or :class:`ConfigError` for a bad
     ``--profile``/``--config``.
     """
@@ -114,18 +116,21 @@ def _load(
     allow_outside_root: bool,
     check_images: bool,
 ) -> _Loaded:
-    """Every step, in the order its problems are reported: files, tables, limits, styles, settings, jobs."""
+    """Every step, in the order its problems are reported: files, tables, limits, policy, styles, settings,
+    jobs."""
     sink: list[Problem] = []
     ctx = _Context(str(path), path.parent.resolve(), allow_outside_root, check_images, Limits(), sink)
     top = _read_top(path, ctx)
     _check_tables(ctx, top)
     ctx.limits = _read_limits(ctx.where("[limits]", top.file), top.tables.get("limits", {}))
+    policy = _read_policy(ctx.where("[policy]", top.file), top.tables.get("policy"))
     styles = _read_styles(ctx, top.file, top.tables.get("styles", []))
     jobs = _Jobs(
         styles=styles,
         styles_known=top.read,
         defaults=_job_fields(ctx.where("[defaults]", top.file), top.defaults),
-        settings=_settings_stack(ctx, top, cli_settings, profile, config),
+        settings=_Profiles(ctx, top, cli_settings, profile, config),
+        policy=policy,
     )
     rows = _toml_rows(ctx, top.tables.get("jobs", []))
     if top.catalogue is not None:
@@ -138,5 +143,5 @@ def _load(
     for style_id in [s for s in styles if s not in jobs.used_styles]:  # in declaration order, run after run
         ctx.where(f"style '{style_id}'", top.file).warning(None, "declared but not used by any job")
     valid_styles = {k: v for k, v in styles.items() if v is not None}
-    manifest = Manifest(path, ctx.root, valid_styles, tuple(jobs.built), ctx.limits)
+    manifest = Manifest(path, ctx.root, valid_styles, tuple(jobs.built), ctx.limits, policy)
     return _Loaded(manifest, sink, jobs.places, top.file)

@@ -84,6 +84,11 @@ def _check_keys(
             where.error(key, f"unknown key{_suggest(key, allowed)}")
 
 
+def _file_problem(file: Any, reason: str) -> str:
+    """What is wrong with a file a field names, naming the file as the manifest writes it."""
+    return f"'{file}': {reason}"
+
+
 def _display(path: Path) -> str:
     """A path as users recognise it: relative to the working directory when it is inside it."""
     try:

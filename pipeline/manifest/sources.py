@@ -96,7 +96,7 @@ def _read_top(path: Path, ctx: _Context) -> _Top:
     if not styles_file.is_file():
         where.error(
             None,
-            f"file not found: a CSV catalogue takes its [[styles]] (and [defaults], [limits], profile) from "
+            f"file not found: a CSV catalogue takes its [[styles]] (and [defaults], [limits], [policy], profile) from "
             f"{CSV_STYLES_FILE} beside it",
         )
         return _Top({}, str(styles_file), False, path)
@@ -107,10 +107,10 @@ def _read_top(path: Path, ctx: _Context) -> _Top:
 
 
 def _check_tables(ctx: _Context, top: _Top) -> None:
-    """Top-level keys and the shapes of [defaults] and [limits]."""
+    """Top-level keys and the shapes of [defaults], [limits] and [policy]."""
     where = ctx.where(None, top.file)
     _check_keys(where, top.tables, TOP_LEVEL_FIELDS)
-    for name in ("defaults", "limits"):
+    for name in ("defaults", "limits", "policy"):
         if not isinstance(top.tables.get(name, {}), dict):
             where.error(name, f"must be a table: write [{name}]")
     refused = {k: "cannot be a default: give it on each job" for k in PER_JOB_FIELDS}

@@ -16,19 +16,19 @@ from pipeline.manifest.images import DEFAULT_MAX_INPUT_PIXELS
 from pipeline.repeat.geometry import Repeat
 from pipeline.settings import SETTING_NAMES, Settings
 
-#: Keys of a job besides settings overrides.
-JOB_FIELDS: tuple[str, ...] = ("id", "design", "style", "repeat", "size", "size_cm", "dpi", "seed")
+#: Keys of a job besides settings overrides (``profile``: the profile this job's settings stand on).
+JOB_FIELDS: tuple[str, ...] = ("id", "design", "style", "repeat", "size", "size_cm", "dpi", "seed", "profile")
 #: Job keys that only make sense per job, so ``[defaults]`` refuses them.
 PER_JOB_FIELDS: frozenset[str] = frozenset({"id", "design", "style"})
 STYLE_FIELDS: tuple[str, ...] = ("id", "path", "license", "attribution", "notes")
 BLEND_FIELDS: tuple[str, ...] = ("style", "weight")
-TOP_LEVEL_FIELDS: tuple[str, ...] = ("profile", "catalogue", "defaults", "limits", "styles", "jobs")
+TOP_LEVEL_FIELDS: tuple[str, ...] = ("profile", "catalogue", "defaults", "limits", "policy", "styles", "jobs")
 
 DEFAULT_REPEAT = Repeat.BLOCK
 DEFAULT_SEED = 0
 MAX_SEED = 2**63 - 1
 MAX_DPI = 10_000
-#: A CSV catalogue takes its styles (and defaults, limits, profile) from this file beside it.
+#: A CSV catalogue takes its styles (and defaults, limits, policy, profile) from this file beside it.
 CSV_STYLES_FILE = "styles.toml"
 #: Every key a job (a ``[[jobs]]`` entry or a CSV column) may have.
 _JOB_KEYS: frozenset[str] = frozenset(JOB_FIELDS) | SETTING_NAMES
@@ -83,11 +83,39 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Policy:
+    """The manifest's ``[policy]`` table: which style licences its jobs may use.
+
+    ``allowed_licenses`` is matched against a style's ``license`` as a whole, ignoring case
+    (``None``: any licence). Every style needs an attribution whatever the policy says, so
+    ``require_attribution`` is always true; the table may state it, not switch it off.
+    """
+
+    allowed_licenses: tuple[str, ...] | None = None
+    require_attribution: bool = True
+
+    def allows(self, license_: str) -> bool:
+        """Whether a style with this licence may be used (case-insensitive, whole value)."""
+        if self.allowed_licenses is None:
+            return True
+        return license_.casefold() in {name.casefold() for name in self.allowed_licenses}
+
+    def record(self) -> dict[str, Any]:
+        """The policy as JSON data, for a job's provenance and the files exported from it."""
+        allowed = None if self.allowed_licenses is None else list(self.allowed_licenses)
+        return {"allowed_licenses": allowed, "require_attribution": self.require_attribution, "match": "ignore case"}
+
+
+@dataclass(frozen=True)
 class Manifest:
-    """A validated manifest. ``limits.max_input_pixels`` is what the pipeline passes to ``load_rgb``."""
+    """A validated manifest. ``limits.max_input_pixels`` is what the pipeline passes to ``load_rgb``.
+
+    ``policy`` is ``None`` when the manifest has no ``[policy]`` table.
+    """
 
     path: Path
     root: Path
     styles: dict[str, StyleRef]
     jobs: tuple[JobSpec, ...]
     limits: Limits = Limits()
+    policy: Policy | None = None

@@ -21,7 +21,7 @@ from pipeline.conventions import is_valid_job_id
 from pipeline.manifest.problems import _BAD, _check_keys, _Invalid, _suggest, _Where
 from pipeline.manifest.specs import BLEND_FIELDS, MAX_DPI, MAX_SEED, Limits
 from pipeline.repeat.geometry import Repeat
-from pipeline.settings import SETTING_NAMES, Settings
+from pipeline.settings import SETTING_NAMES, Settings, available_profiles
 
 # --- plain values ----------------------------------------------------------------------------
 
@@ -102,6 +102,15 @@ def _as_repeat(value: Any) -> Repeat:
         return Repeat(value.strip().lower())
     hint = _suggest(value, names) if isinstance(value, str) else ""
     raise _Invalid(f"unknown repeat {value!r}{hint}; choose one of {', '.join(names)}")
+
+
+def _as_profile(value: Any) -> str:
+    """A settings profile by name (``configs/NAME.toml``), as a manifest names it."""
+    known = available_profiles()
+    if isinstance(value, str) and value.strip() in known:
+        return value.strip()
+    hint = _suggest(value, known) if isinstance(value, str) else ""
+    raise _Invalid(f"unknown profile {value!r}{hint}; known profiles: {', '.join(known) or 'none'}")
 
 
 # --- sizes -----------------------------------------------------------------------------------

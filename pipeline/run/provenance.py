@@ -18,7 +18,8 @@ from pipeline.run.plan import JobPlan, Plan
 
 
 def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any]:
-    """The job's attributes at start: entry, inputs and their hashes, settings, weights, versions, device."""
+    """The job's attributes at start: entry, inputs and their hashes, settings, weights, versions, device,
+    and the manifest's licence policy (``None`` without one; not part of the job key)."""
     import dask
     import torch
     import zarr
@@ -60,6 +61,7 @@ def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any
             "python": platform.python_version(),
         },
         "device": info.device,
+        "policy": plan.manifest.policy.record() if plan.manifest.policy is not None else None,
         "levels_plan": [
             {"index": lv.index, "size": [lv.width, lv.height], "tiled": lv.tiled, "iterations": lv.iterations}
             for lv in job.levels
@@ -71,7 +73,7 @@ def input_thumbnails(job: JobPlan, max_pixels: int) -> dict[str, np.ndarray]:
     """The design and each style as decoded, for the store's thumbnails (a broken file fails the job here)."""
     from pipeline.manifest.images import load_rgb
 
-    images = {"design": load_rgb(Path(job.spec.design), max_pixels=max_pixels, job=job.id)}
+    images = {"design": load_rgb(Path(job.spec.design), max_pixels=max_pixels, job=job.id, field="design")}
     for index, use in enumerate(job.spec.styles):
-        images[f"style-{index}"] = load_rgb(use.style.path, max_pixels=max_pixels, job=job.id)
+        images[f"style-{index}"] = load_rgb(use.style.path, max_pixels=max_pixels, job=job.id, field="style")
     return images
