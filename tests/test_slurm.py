@@ -49,9 +49,13 @@ def _slurm_unavailable() -> str | None:
     if shutil.which("sinfo") is None:
         return "no SLURM here: `sinfo` is not on PATH (start a one-node SLURM with scripts/start-slurm.sh, as root)"
     try:
-        states = _ask("sinfo", "-h", "-o", "%T").split()
+        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError) as error:
         return f"SLURM does not answer (`sinfo`: {error}); start it with scripts/start-slurm.sh"
+    if done.returncode != 0:
+        said = " ".join(done.stderr.split()) or f"exit code {done.returncode}"
+        return f"SLURM does not answer (`sinfo`: {said}); start it with scripts/start-slurm.sh"
+    states = done.stdout.split()
     if not {"idle", "mixed"} & set(states):
         return f"no idle SLURM node (sinfo says: {', '.join(states) or 'no nodes'}); see scripts/start-slurm.sh"
     return None
