@@ -68,6 +68,14 @@ WorkersOpt = Annotated[
 DeviceOptT = Annotated[
     DeviceOpt, typer.Option("--device", help="Where the network runs: auto picks CUDA when a GPU is present.")
 ]
+WorkerTimeoutOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--worker-timeout", min=1,
+        help="Seconds to wait for a first worker (batch jobs queued, a scheduler without workers) before "
+        "giving up; default $WEFT_WORKER_TIMEOUT or 300.",
+    ),
+]  # fmt: skip
 OnlyOpt = Annotated[
     Optional[list[str]], typer.Option("--only", help="Run only this job id (repeatable).")
 ]
@@ -97,6 +105,7 @@ def run(
     cluster: ClusterKindOpt = ClusterOpt["local"],
     workers: WorkersOpt = None,
     device: DeviceOptT = DeviceOpt["auto"],
+    worker_timeout: WorkerTimeoutOpt = None,
     only: OnlyOpt = None,
     force: ForceOpt = False,
     allow_outside_root: AllowOutsideOpt = ALLOW_OUTSIDE_ROOT,
@@ -114,6 +123,7 @@ def run(
         cluster=cluster.value,
         workers=workers,
         device=device.value,
+        worker_timeout=worker_timeout,
         only=tuple(only or ()),
         force=force,
         allow_outside_root=allow_outside_root,

@@ -62,3 +62,11 @@ class ConfigError(WeftError):
 
 class StoreError(WeftError):
     """The zarr store cannot be used as asked (locked, unwritable, not a weft store)."""
+
+
+class ClusterError(WeftError):
+    """Workers cannot be had: the batch system refused the jobs, or none arrived in time."""
+
+
+class SubmissionError(ClusterError):
+    """``sbatch``/``qsub`` refused (or never answered) a worker job; carries the batch system's own message."""

@@ -21,7 +21,7 @@ import pytest
 
 from pipeline.run import cluster as cluster_mod
 from pipeline.run.cluster import ClusterOptions, cluster_config, connect, declared_resources, default_jobs
-from pipeline.errors import ConfigError, WeftError
+from pipeline.errors import ConfigError, SubmissionError, WeftError
 
 DASK = Path(sys.executable).parent / "dask"
 REPO = Path(__file__).resolve().parent.parent
@@ -198,7 +198,7 @@ def test_missing_or_broken_scheduler_file_is_a_weft_error(tmp_path: Path) -> Non
 def test_scheduler_without_workers_is_a_weft_error(processes: Processes) -> None:
     _sched, _path, address = processes.scheduler()
     with pytest.raises(WeftError, match="has no workers"):
-        with connect(ClusterOptions(scheduler_address=address, timeout=1.0)):
+        with connect(ClusterOptions(scheduler_address=address, timeout=1.0, worker_timeout=1.0)):
             pass
 
 
@@ -387,3 +387,72 @@ def test_cluster_slurm_submits_jobs_whose_gpu_workers_run_the_tasks(
             except (ProcessLookupError, PermissionError):
                 pass
     assert pids, "the stand-in sbatch was never called"
+
+
+def _fake_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **scripts: str) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, text in scripts.items():
+        (bin_dir / name).write_text("#!/bin/bash\n" + textwrap.dedent(text))
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_refused_submission_is_a_submission_error_with_the_batch_systems_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in sbatch that refuses (as a real one does for an unknown partition): one error, at once."""
+    pytest.importorskip("dask_jobqueue")
+    _fake_commands(
+        tmp_path, monkeypatch,
+        sbatch='echo "sbatch: error: invalid partition specified: nope" >&2\nexit 1\n', scancel="exit 0\n",
+    )  # fmt: skip
+    _write_config(tmp_path / "configs", "slurm", f"""
+        [cluster]
+        queue = "nope"
+        cores = 1
+        memory = "1GB"
+        log_directory = "{tmp_path / 'logs'}"
+        scheduler_options = {{ dashboard_address = ":0", host = "127.0.0.1" }}
+        """)  # fmt: skip
+    monkeypatch.setenv("WEFT_CONFIG_DIR", str(tmp_path / "configs"))
+    started = time.monotonic()
+    with pytest.raises(SubmissionError, match="sbatch refused the worker job .*invalid partition specified: nope"):
+        with connect(ClusterOptions(kind="slurm", workers=2, worker_timeout=60)):
+            pass
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize(
+    ("kind", "fake", "said"),
+    [
+        ("slurm", 'echo "41 PENDING (BeginTime)"; echo "42 RUNNING (None)"\n',
+         "1 of 3 job(s) pending in the queue (squeue: 41 PENDING (BeginTime), 42 RUNNING (None)); "
+         "43 no longer in the queue"),
+        ("pbs", 'echo "Job id  Name  User  Time Use S Queue"; echo "---"; echo "41.pbs  w  u  0  Q  gpu"\n',
+         "1 of 3 job(s) pending in the queue (qstat: 41.pbs Q)"),
+        ("slurm", 'echo "slurm_load_jobs error: Unable to contact slurm controller" >&2; exit 1\n',
+         "could not ask the queue about them (squeue: slurm_load_jobs error: Unable to contact slurm controller)"),
+    ],
+)
+def test_queue_report_says_how_many_jobs_are_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, fake: str, said: str
+) -> None:
+    _fake_commands(tmp_path, monkeypatch, squeue=fake, qstat=fake)
+    ids = ["41", "42", "43"] if kind == "slurm" else ["41.pbs", "42.pbs", "43.pbs"]
+    assert said in cluster_mod.queue_report(kind, ids)
+
+
+def test_queue_report_without_the_command_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no squeue here
+    assert "could not ask the queue about them (squeue:" in cluster_mod.queue_report("slurm", ["7"])
+
+
+def test_worker_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEFT_WORKER_TIMEOUT", "12.5")
+    assert ClusterOptions().worker_timeout == 12.5
+    monkeypatch.setenv("WEFT_WORKER_TIMEOUT", "soon")
+    with pytest.raises(ConfigError, match="WEFT_WORKER_TIMEOUT must be a number"):
+        ClusterOptions()
+    monkeypatch.delenv("WEFT_WORKER_TIMEOUT")
+    assert ClusterOptions().worker_timeout == cluster_mod.WORKER_TIMEOUT

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,24 +27,39 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.conventions import DEVICES, JOBQUEUE_KINDS
-from pipeline.errors import ConfigError, WeftError
+from pipeline.errors import ClusterError, ConfigError, SubmissionError, WeftError
 from pipeline.settings import config_dirs, read_toml
 
-#: Seconds to wait for a scheduler (and, on an external one, for its first worker) by default;
-#: ``$WEFT_CONNECT_TIMEOUT`` overrides it (e.g. when workers are still queued in the batch system).
+#: Seconds to wait for a scheduler (its address in the scheduler file, the connection) by
+#: default; ``$WEFT_CONNECT_TIMEOUT`` overrides it.
 CONNECT_TIMEOUT = 30.0
+#: Seconds to wait for a first worker (batch jobs queued, starting) by default, on every path
+#: that waits for workers; ``--worker-timeout`` or ``$WEFT_WORKER_TIMEOUT`` overrides it.
+WORKER_TIMEOUT = 300.0
+#: Seconds a queue query (``squeue``/``qstat``) may take when saying why no worker came.
+QUEUE_QUERY_TIMEOUT = 10.0
+
+
+def _env_seconds(name: str, default: float) -> float:
+    """``$name`` as positive seconds if set, else ``default``; not a number is a ConfigError."""
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    return value if value > 0 else default
 
 
 def connect_timeout() -> float:
     """``$WEFT_CONNECT_TIMEOUT`` seconds if set (and positive), else :data:`CONNECT_TIMEOUT`."""
-    raw = os.environ.get("WEFT_CONNECT_TIMEOUT", "")
-    if not raw:
-        return CONNECT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"WEFT_CONNECT_TIMEOUT must be a number of seconds, not {raw!r}") from None
-    return value if value > 0 else CONNECT_TIMEOUT
+    return _env_seconds("WEFT_CONNECT_TIMEOUT", CONNECT_TIMEOUT)
+
+
+def worker_timeout() -> float:
+    """``$WEFT_WORKER_TIMEOUT`` seconds if set (and positive), else :data:`WORKER_TIMEOUT`."""
+    return _env_seconds("WEFT_WORKER_TIMEOUT", WORKER_TIMEOUT)
 
 
 # Keyword arguments dask-jobqueue (0.8.5 .. 0.9) accepts, by kind. Checked here so that a typo
@@ -84,7 +100,8 @@ class ClusterOptions:
     workers: int | None = None  # local: worker processes (GPUs with cuda); slurm/pbs: batch jobs
     device: str = "auto"  # auto | cpu | cuda
     threads_per_worker: int = 1
-    timeout: float = field(default_factory=connect_timeout)  # seconds to reach an external scheduler, see a worker
+    timeout: float = field(default_factory=connect_timeout)  # seconds to reach an external scheduler
+    worker_timeout: float = field(default_factory=worker_timeout)  # seconds to see a first worker (any path)
 
 
 @dataclass(frozen=True)
@@ -109,9 +126,10 @@ def default_workers(threads_per_worker: int = 1) -> int:
 
 
 def cuda_available() -> bool:
-    import torch
+    """Whether torch sees CUDA in this process (the engine's rule; torch is imported only here)."""
+    from pipeline.engine import device
 
-    return torch.cuda.is_available()
+    return device.cuda_available()
 
 
 def cluster_file(kind: str) -> Path:
@@ -272,13 +290,11 @@ def _external(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
     except ValueError as error:
         raise WeftError(f"invalid Dask scheduler address {address!r}: {error}") from None
     with client:
-        try:
-            client.wait_for_workers(1, timeout=timeout)
-        except (TimeoutError, OSError):
-            raise WeftError(
-                f"the Dask scheduler at {target} has no workers (waited {timeout:g} s): "
-                "start `dask worker`/`dask cuda worker` against it, or use scripts/weft-slurm.sbatch"
-            ) from None
+        _wait_for_a_worker(
+            client, options.worker_timeout,
+            lambda waited: f"the Dask scheduler at {target} has no workers (waited {waited:g} s, --worker-timeout): "
+            "start `dask worker`/`dask cuda worker` against it, or use scripts/weft-slurm.sbatch",
+        )  # fmt: skip
         device = _remote_device(client, options.device, target)
         yield client, _info(client, device, options.threads_per_worker, f"external scheduler {target}")
 
@@ -361,6 +377,13 @@ def _local_cluster(workers: int | None, threads: int, device: str) -> Iterator[A
 
 @contextlib.contextmanager
 def _jobqueue(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
+    """Submit the worker jobs, check that the batch system took them, wait for a first worker.
+
+    A refused submission is a :class:`SubmissionError` with the batch system's message; no
+    worker within ``options.worker_timeout`` is a :class:`ClusterError` saying what the queue
+    holds. The device is then decided by the workers (``--device auto`` asks them), as for an
+    external scheduler: declaring ``GPU=1`` does not make torch see one.
+    """
     kind = options.kind
     config = cluster_config(kind)  # config errors first: they need no dask-jobqueue
     jobs = options.workers or default_jobs(kind)
@@ -369,8 +392,9 @@ def _jobqueue(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
     except ImportError:
         raise WeftError(f"--cluster {kind} needs dask-jobqueue: pip install 'weft-textile[cluster]'") from None
     gpu = "GPU" in declared_resources(config.get("worker_extra_args", []))
-    device = options.device if options.device != "auto" else ("cuda" if gpu else "cpu")
     cls = dask_jobqueue.SLURMCluster if kind == "slurm" else dask_jobqueue.PBSCluster
+    failures: list[str] = []
+    config["job_cls"] = _recording_submissions(config.get("job_cls") or cls.job_cls, failures)
     from dask.distributed import Client
 
     try:
@@ -379,21 +403,160 @@ def _jobqueue(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
         raise WeftError(f"{cluster_file(kind)}: dask-jobqueue refused the [cluster] table: {error}") from None
     with cluster, Client(cluster) as client:
         cluster.scale(jobs=jobs)
+        deadline = time.monotonic() + options.worker_timeout
+        job_ids = _submitted(cluster, jobs, failures, kind, deadline)
         processes = int(config.get("processes", 1))
+        target = f"{kind} job(s) {', '.join(job_ids)}"
+        _wait_for_a_worker(
+            client, max(0.0, deadline - time.monotonic()),
+            lambda _waited: f"no worker of the {target} connected within {options.worker_timeout:g} s "
+            f"(--worker-timeout): {queue_report(kind, job_ids)}",
+        )  # fmt: skip
+        device = _remote_device(client, options.device, target)
         info = _info(
             client, device, options.threads_per_worker,
             f"{kind} via dask-jobqueue, {jobs} job(s) x {processes} worker process(es)"
             + (", GPU=1 each" if gpu else ""),
         )  # fmt: skip
-        # workers arrive when the batch system starts the jobs: the config says whether they have GPUs
+        # more workers arrive as the batch system starts the jobs: the config says whether they have GPUs
         yield client, ClusterInfo(
             dashboard=info.dashboard,
-            workers=info.workers or jobs * processes,
+            workers=info.workers,
             gpu=gpu or info.gpu,
             device=device,
             threads=info.threads,
             description=info.description,
         )
+
+
+def _recording_submissions(job_cls: type, failures: list[str]) -> type:
+    """``job_cls`` whose failed submission is recorded in ``failures`` instead of being logged.
+
+    dask-jobqueue submits in the background and only logs a refused ``sbatch`` (a traceback
+    nobody waits on); here the run sees it and stops with the batch system's message.
+    """
+
+    class Recorded(job_cls):  # type: ignore[misc, valid-type]
+        async def start(self) -> None:
+            try:
+                await super().start()
+            except Exception as error:  # noqa: BLE001 - any refusal: sbatch's exit code, no job id
+                # the text only: the exception's traceback would keep this job alive, and Dask
+                # checks at close that every job still alive was closed
+                failures.append(str(error))
+                # Dask's bookkeeping wants every started job "running"; with no job id, closing
+                # it cancels nothing.
+                from distributed.core import Status
+
+                self.status = Status.running
+
+    Recorded.__name__ = Recorded.__qualname__ = f"Recorded{job_cls.__name__}"
+    return Recorded
+
+
+def _submitted(cluster: Any, jobs: int, failures: list[str], kind: str, deadline: float) -> list[str]:
+    """The job ids once all ``jobs`` submissions are answered; a refused one is a SubmissionError."""
+    command = "sbatch" if kind == "slurm" else "qsub"
+    while True:
+        if failures:
+            raise SubmissionError(
+                f"{command} refused the worker job ({cluster_file(kind)}): {_submit_message(failures[0])}"
+            )
+        ids = [getattr(job, "job_id", None) for job in list(cluster.workers.values())]
+        if len(ids) >= jobs and all(ids):
+            return [str(job_id) for job_id in ids]
+        if time.monotonic() >= deadline:
+            raise SubmissionError(
+                f"{command} did not answer for {jobs - sum(map(bool, ids))} of {jobs} worker job(s) within the "
+                "worker timeout: is the batch system's controller up (`sinfo`/`qstat -B`)?"
+            )
+        time.sleep(0.05)
+
+
+def _submit_message(text: str) -> str:
+    """What the batch system said: the stderr dask-jobqueue quotes, else the whole text, on one line."""
+    _, found, stderr = text.partition("stderr:")
+    said = stderr.strip() if found and stderr.strip() else text.strip()
+    return "; ".join(line.strip() for line in said.splitlines() if line.strip())
+
+
+def _wait_for_a_worker(client: Any, timeout: float, message: Any) -> None:
+    """Wait up to ``timeout`` s for one worker; else a ClusterError of ``message(timeout)``."""
+    try:
+        client.wait_for_workers(1, timeout=max(timeout, 0.001))
+    except (TimeoutError, OSError):
+        raise ClusterError(message(timeout)) from None
+
+
+def queue_report(kind: str, job_ids: list[str]) -> str:
+    """How many of ``job_ids`` the batch system holds pending, asked of ``squeue``/``qstat``."""
+    if kind == "slurm":
+        command = ["squeue", "-h", "-j", ",".join(job_ids), "-o", "%i %T %r"]
+    else:
+        command = ["qstat", *job_ids]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=QUEUE_QUERY_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"could not ask the queue about them ({command[0]}: {error})"
+    if done.returncode != 0 and not done.stdout.strip():
+        said = _submit_message(done.stderr or f"exit code {done.returncode}")
+        return f"could not ask the queue about them ({command[0]}: {said})"
+    states = _queue_states(kind, done.stdout, job_ids)
+    pending = [job_id for job_id, (state, _) in states.items() if state in {"PENDING", "Q", "H", "W"}]
+    listed = ", ".join(f"{job_id} {state}{f' ({why})' if why else ''}" for job_id, (state, why) in states.items())
+    gone = [job_id for job_id in job_ids if job_id not in states]
+    text = f"{len(pending)} of {len(job_ids)} job(s) pending in the queue"
+    text += f" ({command[0]}: {listed})" if listed else ""
+    if gone:
+        text += f"; {', '.join(gone)} no longer in the queue (ended: see the job logs in log_directory)"
+    return text
+
+
+def _queue_states(kind: str, output: str, job_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """job id -> (state, reason) from ``squeue -o '%i %T %r'`` or plain ``qstat`` output."""
+    states: dict[str, tuple[str, str]] = {}
+    for line in output.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        match = next((j for j in job_ids if fields[0] == j or fields[0].split(".")[0] == j.split(".")[0]), None)
+        if match is None:
+            continue
+        if kind == "slurm" and len(fields) >= 2:
+            states[match] = (fields[1], " ".join(fields[2:]).strip("()"))
+        elif kind != "slurm" and len(fields) >= 5:  # Job id, Name, User, Time Use, S, Queue
+            states[match] = (fields[4], "")
+    return states
+
+
+class SeenWorkers:
+    """The workers connected at any time during a run: what "on N worker(s)" counts.
+
+    Not the number asked for (``-w 3`` on a cluster with 2 free slots runs on 2): the
+    scheduler is asked at most every ``every`` seconds (a run of thousands of tiles does not
+    ask per tile), and :meth:`add` takes the workers seen otherwise (e.g. by ``client.run``).
+    """
+
+    def __init__(self, client: Any, every: float = 1.0) -> None:
+        self.client = client
+        self.every = every
+        self.addresses: set[str] = set()
+        self._last = float("-inf")
+
+    def look(self, *, now: bool = False) -> None:
+        if not now and time.monotonic() - self._last < self.every:
+            return
+        self._last = time.monotonic()
+        try:
+            self.addresses.update(_workers(self.client))
+        except (OSError, TimeoutError):  # a scheduler going away: keep those seen
+            pass
+
+    def add(self, addresses: Any) -> None:
+        self.addresses.update(addresses)
+
+    def __len__(self) -> int:
+        return len(self.addresses)
 
 
 def _workers(client: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT, JobStatus, PlanState, is_valid_job_id
 from pipeline.errors import StoreError, WeftError
 from pipeline.run import store
-from pipeline.run.cluster import ClusterInfo, ClusterOptions, connect
+from pipeline.run.cluster import ClusterInfo, ClusterOptions, SeenWorkers, connect, worker_timeout
 from pipeline.run.finish import finish_job
 from pipeline.run.graph import Graph
 from pipeline.run.lock import RunLock
@@ -58,6 +58,7 @@ class RunOptions:
     force: bool = False
     allow_outside_root: bool = ALLOW_OUTSIDE_ROOT
     threads_per_worker: int = 1
+    worker_timeout: float | None = None  # seconds to wait for a first worker; None: $WEFT_WORKER_TIMEOUT or 300
     cli_settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -117,6 +118,7 @@ def execute(options: RunOptions, console: Console) -> RunResult:
                     workers=options.workers,
                     device=options.device,
                     threads_per_worker=options.threads_per_worker,
+                    worker_timeout=options.worker_timeout or worker_timeout(),
                 )
                 with connect(cluster) as (client, info):
                     console.print(f"cluster: {info.description}; dashboard: {info.dashboard}", highlight=False)
@@ -222,6 +224,8 @@ def _follow(client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunRe
 
     outcomes = result.outcomes
     wall_started = time.perf_counter()
+    seen = SeenWorkers(client)
+    seen.look(now=True)
     graph = Graph(client, info, plan)
     _start_jobs(graph, info, plan, root, outcomes)
     per_job: dict[str, list[Any]] = defaultdict(list)
@@ -245,6 +249,7 @@ def _follow(client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunRe
             job_id = graph.job_of[future.key]
             outcome = outcomes[job_id]
             progress.advance(tasks_bar)
+            seen.look()
             if future.status == "error":
                 fault = store_fault(plan.store, future.exception())
                 if fault is not None:  # every other task would fail the same way: stop now
@@ -266,16 +271,18 @@ def _follow(client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunRe
                     finish_job(plan, root, outcome)
     result.wall_seconds = time.perf_counter() - wall_started
     result.compute_seconds = sum(o.compute_seconds for o in outcomes.values())
-    result.workers = info.workers
     result.tasks = len(graph.futures) + len(graph.targets)
     result.task_counts = dict(Counter(str(key).partition("-")[0] for key in [*graph.job_of, *graph.targets]))
     result.worker_peak_rss = client.run(peak_rss)
     result.worker_stats = client.run(worker_stats)
+    seen.look(now=True)
+    seen.add(result.worker_peak_rss)
+    result.workers = len(seen) or info.workers  # those that were there, not those asked for
     if graph.futures:
         peak = max(result.worker_peak_rss.values(), default=0) / 2**20
         console.print(
             f"wall {result.wall_seconds:.1f} s for {result.compute_seconds:.1f} s of task compute on "
-            f"{info.workers} worker(s) (ideal {result.compute_seconds / max(1, info.workers):.1f} s); "
+            f"{result.workers} worker(s) (ideal {result.compute_seconds / max(1, result.workers):.1f} s); "
             f"worker peak memory {peak:.0f} MiB",
             highlight=False,
         )
