@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from pipeline.console import LogConsole
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT, CLUSTER_KINDS, DEVICES, EXPORT_FORMATS
 from pipeline.errors import WeftError
 from pipeline.repeat.geometry import Repeat
@@ -29,8 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
+console = LogConsole(stderr=True)  # without a terminal (a log file) nothing is cut to 80 columns
+out = LogConsole()
 
 
 def _choices(name: str, values: Iterable[str]) -> Any:
@@ -80,6 +80,9 @@ OnlyOpt = Annotated[
     Optional[list[str]], typer.Option("--only", help="Run only this job id (repeatable).")
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Recompute jobs even when the store holds them finished.")]
+LogJsonOpt = Annotated[
+    Optional[Path], typer.Option("--log-json", help="Also append the run's events to FILE as JSON lines (monitoring).")
+]
 AllowOutsideOpt = Annotated[
     bool,
     typer.Option(
@@ -109,6 +112,7 @@ def run(
     only: OnlyOpt = None,
     force: ForceOpt = False,
     allow_outside_root: AllowOutsideOpt = ALLOW_OUTSIDE_ROOT,
+    log_json: LogJsonOpt = None,
 ) -> None:
     """Stylize every job of MANIFEST on a Dask cluster into a zarr store; skips what is done."""
     from pipeline.run.execute import RunOptions, run_manifest
@@ -127,6 +131,7 @@ def run(
         only=tuple(only or ()),
         force=force,
         allow_outside_root=allow_outside_root,
+        log_json=log_json,
     )
     try:
         code = run_manifest(options, console=out)
@@ -248,12 +253,15 @@ def inspect(
 
 
 @app.command()
-def status(store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")]) -> None:
-    """Jobs in STORE: state, tiles done, timings, errors."""
-    from pipeline.deliver.status import status_command
+def status(
+    store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")],
+    runs: Annotated[bool, typer.Option("--runs", help="List the runs recorded in STORE instead of its jobs.")] = False,
+) -> None:
+    """Jobs in STORE: state, tiles done, timings, errors (--runs: every run, its host, counts, exit code)."""
+    from pipeline.deliver.status import runs_command, status_command
 
     try:
-        code = status_command(store, console=out)
+        code = (runs_command if runs else status_command)(store, console=out)
     except WeftError as error:
         _fail(error)
     raise typer.Exit(code)

@@ -11,9 +11,11 @@ from store_fixtures import FixtureJob, make_finished_store
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.console import LogConsole
 from pipeline.errors import StoreError
-from pipeline.deliver.status import shorten, status_command
+from pipeline.deliver.status import runs_command, shorten, status_command
 from pipeline.run.lock import RunLock
+from pipeline.run.store import record_run
 
 
 def _status(store: Path, width: int = 200) -> tuple[int, str]:
@@ -68,6 +70,45 @@ def test_error_text_is_not_rich_markup(tmp_path: Path) -> None:
 def test_shorten() -> None:
     assert shorten(None) == "" and shorten("a\nb") == "a"
     assert shorten("x" * 100, 10) == "x" * 9 + "…"
+    assert shorten("x" * 100 + "\nmore", None) == "x" * 100
+
+
+def test_without_a_terminal_ids_and_errors_are_never_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    job_id = "spring-collection-customer-artwork-strawberry-field-colourway-3-rejected-scan"
+    error = "/data/designs/studio-archive-2026-spring/customer-supplied-artwork.png: cannot decode (truncated?)"
+    store = make_finished_store(tmp_path, [FixtureJob("ok"), FixtureJob(job_id, status="failed", error=error)])
+    buffer = io.StringIO()
+    assert status_command(store, console=LogConsole(file=buffer)) == 1  # a log file, as a scheduler writes
+    output = buffer.getvalue()
+    assert "…" not in output
+    row = next(line for line in output.splitlines() if line.strip().startswith(job_id))
+    assert error in row, "the table row keeps the whole first line of the error"
+    assert f"failed {job_id}: {error}" in output.splitlines()
+    _, terminal = _status(store, width=80)
+    assert f"failed {job_id}: " in terminal.replace("\n", "")
+
+
+def test_runs_lists_every_recorded_run(tmp_path: Path) -> None:
+    store = make_finished_store(tmp_path)
+    buffer = io.StringIO()
+    assert runs_command(store, console=Console(file=buffer, width=200)) == 0
+    assert buffer.getvalue() == f"no runs recorded in {store}\n"
+    record_run(store, {"started": "2026-03-01T21:00:00+00:00", "ended": "2026-03-01T23:10:00+00:00", "host": "gpu-3",
+                       "pid": 4242, "command": "weft run nightly.toml --store cat.zarr", "exit_code": 1,
+                       "counts": {"done": 18, "failed": 2, "skipped": 0}})  # fmt: skip
+    record_run(store, {"started": "2026-03-02T21:00:00+00:00", "ended": "2026-03-02T21:05:00+00:00", "host": "gpu-1",
+                       "command": "weft run nightly.toml --store cat.zarr", "exit_code": 0,
+                       "counts": {"done": 2, "skipped": 18}})  # fmt: skip
+    result = CliRunner().invoke(app, ["status", str(store), "--runs"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines() if "weft run nightly.toml" in line]
+    assert len(rows) == 2
+    assert rows[0][:3] == ["2026-03-01T21:00:00+00:00", "2026-03-01T23:10:00+00:00", "gpu-3"]
+    assert " ".join(rows[0][3:]) == "weft run nightly.toml --store cat.zarr 18 done, 2 failed 1"
+    assert " ".join(rows[1][2:]) == "gpu-1 weft run nightly.toml --store cat.zarr 2 done, 18 skipped 0"
+    header = next(line for line in result.output.splitlines() if line.strip().startswith("started"))
+    assert header.split() == ["started", "ended", "host", "command", "jobs", "exit"]
 
 
 def test_cli_status_export_report(tmp_path: Path) -> None:

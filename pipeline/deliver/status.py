@@ -1,7 +1,11 @@
 """``weft status STORE``: one table of every job — state, progress, size, time, seams, error.
 
 Reads only attributes and done maps (never image data), so it is instant on a store that
-a run is writing right now.
+a run is writing right now. ``--runs`` lists the store's runs instead (when, where, what
+command, how many jobs ended how, exit code).
+
+In a terminal the error column shows the start of each error; anywhere else (a log file) it
+is never cut. The first line of every failure follows the table in full either way.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipeline.console import print_errors
 from pipeline.conventions import JobStatus
 from pipeline.run.lock import lock_info
-
-from pipeline.run.store import job_ids, job_info, open_store
+from pipeline.run.store import job_ids, job_info, open_store, run_records
 
 STATUS_STYLE = {
     JobStatus.DONE: "green",
@@ -29,12 +33,12 @@ STATUS_STYLE = {
 ERROR_WIDTH = 60
 
 
-def shorten(text: str | None, width: int = ERROR_WIDTH) -> str:
-    """First line of ``text``, cut to ``width`` characters with an ellipsis."""
+def shorten(text: str | None, width: int | None = ERROR_WIDTH) -> str:
+    """First line of ``text``, cut to ``width`` characters with an ellipsis (``None``: never cut)."""
     if not text:
         return ""
     line = str(text).strip().splitlines()[0] if str(text).strip() else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return line if width is None or len(line) <= width else line[: width - 1] + "…"
 
 
 def number(value: Any) -> float | None:
@@ -64,7 +68,7 @@ def seconds_text(info: Mapping[str, Any]) -> str:
     return "" if seconds is None else f"{seconds:,.1f}"
 
 
-def status_table(store: Path, infos: list[dict[str, Any]]) -> Table:
+def status_table(store: Path, infos: list[dict[str, Any]], error_width: int | None = ERROR_WIDTH) -> Table:
     table = Table(title=f"weft store {escape(str(store))}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("job", style="bold", no_wrap=True)
     for name in ("status", "tiles", "size px", "size cm", "seconds", "seams r / i"):
@@ -82,9 +86,42 @@ def status_table(store: Path, infos: list[dict[str, Any]]) -> Table:
             size_cm(info),
             seconds_text(info),
             seam_text(info),
-            escape(shorten(info.get("error"))),
+            escape(shorten(info.get("error"), error_width)),
         )
     return table
+
+
+def _counts_text(counts: Any) -> str:
+    if not isinstance(counts, Mapping):
+        return ""
+    return ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+
+
+def runs_table(store: Path, runs: list[dict[str, Any]]) -> Table:
+    """One row per recorded run, oldest first."""
+    table = Table(title=f"runs of {escape(str(store))}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("started", "ended", "host", "command", "jobs", "exit"):
+        table.add_column(name, justify="right" if name == "exit" else "left", overflow="fold")
+    for run in runs:
+        code = run.get("exit_code")
+        colour = "green" if code == 0 else "red"
+        table.add_row(
+            *(escape(str(run.get(key) or "")) for key in ("started", "ended", "host", "command")),
+            escape(_counts_text(run.get("counts"))),
+            f"[{colour}]{escape(str(code))}[/]",
+        )
+    return table
+
+
+def runs_command(store: Path, console: Console | None = None) -> int:
+    """Print the runs recorded in ``store`` (``weft status --runs``); exit code 0."""
+    console = console or Console()
+    runs = run_records(open_store(store, "r"))
+    if not runs:
+        console.print(f"no runs recorded in {escape(str(store))}", highlight=False)
+        return 0
+    console.print(runs_table(store, runs))
+    return 0
 
 
 def status_command(store: Path, console: Console | None = None) -> int:
@@ -99,11 +136,10 @@ def status_command(store: Path, console: Console | None = None) -> int:
     if not infos:
         console.print(f"no jobs in {escape(str(store))}", highlight=False)
         return 0
-    console.print(status_table(store, infos))
+    console.print(status_table(store, infos, ERROR_WIDTH if console.is_terminal else None))
     failed = [info for info in infos if info.get("status") == JobStatus.FAILED]
-    for info in failed:  # in full below the table: a narrow terminal squeezes the error column
-        text = escape(f"{info.get('job_id')}: {shorten(info.get('error'), 300)}")
-        console.print(f"[bold red]failed[/] {text}", highlight=False)
+    # in full below the table: a narrow terminal squeezes the error column
+    print_errors(console, ((str(info.get("job_id")), str(info.get("error") or "")) for info in failed), first_line=True)
     order = (JobStatus.DONE, JobStatus.RUNNING, JobStatus.PENDING, JobStatus.FAILED)
     counts = {s: sum(1 for i in infos if i.get("status") == s) for s in order}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n), highlight=False)

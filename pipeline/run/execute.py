@@ -24,12 +24,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT, JobStatus, PlanState, is_valid_job_id
 from pipeline.errors import StoreError, WeftError
-from pipeline.run import store
+from pipeline.run import journal, store
 from pipeline.run.cluster import ClusterInfo, ClusterOptions, SeenWorkers, connect, worker_timeout
+from pipeline.run.events import RunEvents, run_events
 from pipeline.run.finish import finish_job
 from pipeline.run.graph import Graph
 from pipeline.run.lock import RunLock
@@ -60,6 +60,7 @@ class RunOptions:
     threads_per_worker: int = 1
     worker_timeout: float | None = None  # seconds to wait for a first worker; None: $WEFT_WORKER_TIMEOUT or 300
     cli_settings: dict[str, Any] = field(default_factory=dict)
+    log_json: Path | None = None  # the run's events as JSON lines too (pipeline.run.events)
 
 
 def plan_run(options: RunOptions) -> Plan:
@@ -100,7 +101,9 @@ def execute(options: RunOptions, console: Console) -> RunResult:
             outcomes[job.id].status = JobStatus.SKIPPED
         elif job.state is PlanState.FAILED:
             outcomes[job.id].status, outcomes[job.id].error = JobStatus.FAILED, job.error
-    with sigterm_stops_the_run(), RunLock(options.store, command=_command_line(options)) as lock:
+    with run_events(console, options.log_json) as events, sigterm_stops_the_run(), \
+            RunLock(options.store, command=_command_line(options)) as lock, \
+            journal.recorded(lock, events, plan, result):
         if lock.took_over:
             console.print(
                 f"[yellow]note[/]: the previous run (pid {lock.took_over.get('pid')}, started "
@@ -110,6 +113,7 @@ def execute(options: RunOptions, console: Console) -> RunResult:
         root = store.open_store(options.store, "a")
         try:
             _record_invalid(root, plan, outcomes)
+            journal.announce_settled(events, result)
             if plan.to_run:
                 cluster = ClusterOptions(
                     scheduler_address=options.scheduler_address,
@@ -124,7 +128,7 @@ def execute(options: RunOptions, console: Console) -> RunResult:
                     console.print(f"cluster: {info.description}; dashboard: {info.dashboard}", highlight=False)
                     if _owns_workers(options):
                         client.register_plugin(IgnoreInterrupts())
-                    _follow(client, info, plan, root, result, console)
+                    _follow(client, info, plan, root, result, console, events)
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (see sigterm_stops_the_run); the cluster is closed
             _interrupted(root, outcomes, options, console, terminated=isinstance(stop, Terminated))
             if isinstance(stop, Terminated):
@@ -139,7 +143,7 @@ def execute(options: RunOptions, console: Console) -> RunResult:
         except StoreError:  # e.g. raised by _follow when a worker could not write
             _stopped(outcomes, console)
             raise
-    print_summary(outcomes, console)
+        print_summary(outcomes, console)  # before run_finished: a log ends with how the run ended
     return result
 
 
@@ -197,7 +201,9 @@ def _interrupted(
     )
 
 
-def _start_jobs(graph: Graph, info: ClusterInfo, plan: Plan, root: Any, outcomes: dict[str, JobOutcome]) -> None:
+def _start_jobs(
+    graph: Graph, info: ClusterInfo, plan: Plan, root: Any, outcomes: dict[str, JobOutcome], events: RunEvents
+) -> None:
     """Prepare each job's folder in the store, mark it running and add its tasks to the graph."""
     for job in plan.to_run:
         outcome = outcomes[job.id]
@@ -206,6 +212,7 @@ def _start_jobs(graph: Graph, info: ClusterInfo, plan: Plan, root: Any, outcomes
         except WeftError as error:
             outcome.status, outcome.error = JobStatus.FAILED, str(error)
             store.record_failure(root, job.id, str(error))
+            events.emit("job_failed", job=job.id, error=outcome.error)
             continue
         layouts = [level.layout() for level in job.levels]
         store.prepare_job(
@@ -215,10 +222,26 @@ def _start_jobs(graph: Graph, info: ClusterInfo, plan: Plan, root: Any, outcomes
         started = datetime.now(UTC).isoformat(timespec="seconds")
         store.set_job_status(root, job.id, JobStatus.RUNNING, timings={"started": started})
         outcome.status = JobStatus.RUNNING
+        events.emit(
+            "job_started", job=job.id, size=f"{job.spec.width}x{job.spec.height}", levels=len(job.levels),
+            tiles=job.tiles_total, state=str(job.state),
+        )  # fmt: skip
         graph.add_job(job)
 
 
-def _follow(client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunResult, console: Console) -> None:
+def _finish(plan: Plan, root: Any, outcome: JobOutcome, events: RunEvents) -> None:
+    """Finish a job whose every task is done (:func:`finish_job`) and say so."""
+    finish_job(plan, root, outcome)
+    assert outcome.job is not None
+    events.emit(
+        "job_done", job=outcome.job.id, seconds=round(outcome.seconds, 1), repeat_seam=outcome.seams.get("repeat"),
+        tile_seam_max=outcome.seams.get("internal_max"),
+    )  # fmt: skip
+
+
+def _follow(
+    client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunResult, console: Console, events: RunEvents
+) -> None:
     """Submit every job's graph and follow it: progress, failures (one job at a time), finishing."""
     from dask.distributed import as_completed
 
@@ -227,28 +250,20 @@ def _follow(client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunRe
     seen = SeenWorkers(client)
     seen.look(now=True)
     graph = Graph(client, info, plan)
-    _start_jobs(graph, info, plan, root, outcomes)
+    _start_jobs(graph, info, plan, root, outcomes, events)
     per_job: dict[str, list[Any]] = defaultdict(list)
     for future in graph.futures:
         per_job[graph.job_of[future.key]].append(future)
     remaining = {job_id: len(futures) for job_id, futures in per_job.items()}
+    per_level = Counter((graph.job_of[future.key], graph.level_of[future.key]) for future in graph.futures)
     for job_id, outcome in outcomes.items():
         if outcome.status is JobStatus.RUNNING and not remaining.get(job_id):
-            finish_job(plan, root, outcome)  # everything was already done: just record it
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        tasks_bar = progress.add_task("tiles", total=len(graph.futures))
-        jobs_bar = progress.add_task("jobs", total=len(per_job))
+            _finish(plan, root, outcome, events)  # everything was already done: just record it
+    tiles = sum(1 for future in graph.futures if graph.computes_tile(future.key))
+    with events.tracking(tiles_total=tiles, jobs_total=len(per_job)):
         for future in as_completed(graph.futures):
             job_id = graph.job_of[future.key]
             outcome = outcomes[job_id]
-            progress.advance(tasks_bar)
             seen.look()
             if future.status == "error":
                 fault = store_fault(plan.store, future.exception())
@@ -258,6 +273,7 @@ def _follow(client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunRe
                 if outcome.status is not JobStatus.FAILED:
                     outcome.status, outcome.error = JobStatus.FAILED, _error_text(future)
                     store.set_job_status(root, job_id, JobStatus.FAILED, error=outcome.error)
+                    events.emit("job_failed", job=job_id, error=outcome.error)
                     for other in per_job[job_id]:
                         if not other.done():
                             other.cancel()
@@ -265,10 +281,15 @@ def _follow(client: Any, info: ClusterInfo, plan: Plan, root: Any, result: RunRe
                 outcome.compute_seconds += float(future.result().get("seconds", 0.0))
                 outcome.tasks += 1
             remaining[job_id] -= 1
-            if remaining[job_id] == 0:
-                progress.advance(jobs_bar)
-                if outcome.status is JobStatus.RUNNING:
-                    finish_job(plan, root, outcome)
+            level = graph.level_of[future.key]
+            per_level[job_id, level] -= 1
+            if per_level[job_id, level] == 0 and outcome.status is JobStatus.RUNNING and outcome.job is not None:
+                done = outcome.job.levels[level]
+                size = f"{done.width}x{done.height}"
+                events.emit("level_done", job=job_id, level=level, size=size, tiles=done.chunks)
+            events.advance(tiles=int(graph.computes_tile(future.key)), jobs=int(remaining[job_id] == 0))
+            if remaining[job_id] == 0 and outcome.status is JobStatus.RUNNING:
+                _finish(plan, root, outcome, events)
     result.wall_seconds = time.perf_counter() - wall_started
     result.compute_seconds = sum(o.compute_seconds for o in outcomes.values())
     result.tasks = len(graph.futures) + len(graph.targets)

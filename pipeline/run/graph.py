@@ -28,6 +28,9 @@ from pipeline.run.tasks import (
 
 #: How often a failing task is retried (a lost worker does not count: Dask reschedules that).
 RETRIES = 2
+#: Tasks (by key prefix) that each compute one tile as the plan and the store count them (a tile window
+#: of a tiled level, a chunk of a whole-image one, the coarse pass); stitches only blend them.
+TILE_TASKS = frozenset({"coarse", "resample", "tile"})
 
 
 def job_context(job: JobPlan, plan: Plan, info: ClusterInfo) -> JobContext:
@@ -59,14 +62,21 @@ class Graph:
         self.plan = plan
         self.targets: dict[str, Any] = {}
         self.job_of: dict[Any, str] = {}
+        self.level_of: dict[Any, int] = {}
         self.futures: list[Any] = []
         self.resources = {"GPU": 1} if info.gpu else None
 
-    def submit(self, job_id: str, fn: Any, *args: Any, key: str) -> Any:
+    def submit(self, job_id: str, level: int, fn: Any, *args: Any, key: str) -> Any:
         future = self.client.submit(fn, *args, key=key, retries=RETRIES, resources=self.resources, pure=False)
         self.job_of[future.key] = job_id
+        self.level_of[future.key] = level
         self.futures.append(future)
         return future
+
+    @staticmethod
+    def computes_tile(key: Any) -> bool:
+        """Whether the task ``key`` computes a tile (what progress counts; see :data:`TILE_TASKS`)."""
+        return str(key).partition("-")[0] in TILE_TASKS
 
     def style_targets(self, job: JobPlan, hw: tuple[int, int]) -> list[Any]:
         """Futures of each style's targets at an output size, shared with every other job."""
@@ -90,7 +100,7 @@ class Graph:
         previous_chunks: dict[tuple[int, int], Any] = {}
         if not store.done_map(path, job.id, coarse.index).all():
             targets = {hw: self.style_targets(job, hw) for hw in job.coarse_sizes}
-            future = self.submit(job.id, coarse_task, ctx, coarse, targets, key=f"coarse-{job.id}")
+            future = self.submit(job.id, coarse.index, coarse_task, ctx, coarse, targets, key=f"coarse-{job.id}")
             previous_chunks = {rc: future for rc in np.ndindex(*coarse.layout().shape)}
         previous = coarse
         for level in job.levels[1:]:
@@ -111,7 +121,7 @@ class Graph:
                     continue
                 needs = self._needs(level, previous, previous_grid, previous_chunks, tile.rect)
                 chunk_futures[(tile.row, tile.col)] = self.submit(
-                    job.id, resample_task, ctx, level, previous, tile.row, tile.col, *needs,
+                    job.id, level.index, resample_task, ctx, level, previous, tile.row, tile.col, *needs,
                     key=f"resample-{job.id}-{level.index}-{tile.row}-{tile.col}",
                 )  # fmt: skip
             return chunk_futures
@@ -125,7 +135,7 @@ class Graph:
                 targets = self.style_targets(job, (level.height, level.width))
             needs = self._needs(level, previous, previous_grid, previous_chunks, tile.window(level.halo))
             tile_futures[(tile.row, tile.col)] = self.submit(
-                job.id, tile_task, ctx, level, previous, tile.row, tile.col, targets, *needs,
+                job.id, level.index, tile_task, ctx, level, previous, tile.row, tile.col, targets, *needs,
                 key=f"tile-{job.id}-{level.index}-{tile.row}-{tile.col}",
             )  # fmt: skip
         for tile in grid.tiles():
@@ -134,7 +144,7 @@ class Graph:
             covering = {(t.row, t.col) for t, _, _ in grid.contributors(tuple(tile.rect), level.overlap)}
             needs = [tile_futures[rc] for rc in sorted(covering) if rc in tile_futures]
             chunk_futures[(tile.row, tile.col)] = self.submit(
-                job.id, stitch_task, ctx, level, tile.row, tile.col, *needs,
+                job.id, level.index, stitch_task, ctx, level, tile.row, tile.col, *needs,
                 key=f"stitch-{job.id}-{level.index}-{tile.row}-{tile.col}",
             )  # fmt: skip
         return chunk_futures

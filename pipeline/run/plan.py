@@ -332,7 +332,8 @@ def print_plan(plan: Plan, console: Console) -> None:
     """A table of jobs, states, scales and tiles, then the totals and a work estimate."""
     table = Table(title=f"plan for {plan.manifest.path} → {plan.store}", title_justify="left")
     for column in ("job", "state", "repeat", "size px", "scales and tiles", "tiles done", "work MP·steps"):
-        table.add_column(column, justify="right" if column in {"tiles done", "work MP·steps"} else "left")
+        justify = "right" if column in {"tiles done", "work MP·steps"} else "left"
+        table.add_column(column, justify=justify, overflow="fold")  # a narrow terminal folds, never cuts
     for job in plan.jobs:
         colour = _STATE_STYLE.get(job.state, "white")
         table.add_row(

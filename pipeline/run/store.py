@@ -377,6 +377,28 @@ def is_finished(info: Mapping[str, Any]) -> bool:
     return info.get("status") == JobStatus.DONE and bool(info.get("progress", {}).get("complete"))
 
 
+# --- runs ----------------------------------------------------------------------------------
+
+#: Run records kept in the root's ``runs`` attribute; beyond this the oldest are dropped (~3 years nightly).
+MAX_RUNS = 1000
+
+
+def record_run(root_or_path: zarr.Group | PathLike, record: Mapping[str, Any]) -> None:
+    """Append one run's record (started, ended, host, command, counts, exit code) to the root's ``runs``.
+
+    Client side, under the run lock: the root's zarr.json has one writer.
+    """
+    root = _as_root(root_or_path, "a")
+    runs = [*run_records(root), to_json(dict(record), "run record")]
+    root.attrs["runs"] = runs[-MAX_RUNS:]
+
+
+def run_records(root_or_path: zarr.Group | PathLike) -> list[dict[str, Any]]:
+    """The store's run records, oldest first (attributes are data: anything but a record is left out)."""
+    runs = _as_root(root_or_path).attrs.get("runs")
+    return [dict(run) for run in runs if isinstance(run, Mapping)] if isinstance(runs, list) else []
+
+
 # --- tile and chunk I/O (called on workers: path in, nothing cached) ----------------------
 
 

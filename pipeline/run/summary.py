@@ -1,4 +1,4 @@
-"""The table a run ends with: every job, its status, size, time, seam figures and error."""
+"""The table a run ends with: every job, its status, size, time, seam figures and error, then each error in full."""
 
 from __future__ import annotations
 
@@ -6,25 +6,28 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pipeline.console import print_errors
 from pipeline.conventions import JobStatus
 from pipeline.run.outcome import JobOutcome
 
 
 def print_summary(outcomes: dict[str, JobOutcome], console: Console) -> None:
-    """One row per job: status, size, seconds, seam figures and the error."""
+    """One row per job: status, size, seconds, seam figures and the error's first line; every error below."""
     table = Table(title="summary", title_justify="left")
     for column in ("job", "status", "size px", "seconds", "repeat seam", "tile seam max", "error"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal folds ids and errors, never cuts them
     colours = {JobStatus.DONE: "green", JobStatus.SKIPPED: "green", JobStatus.FAILED: "red", JobStatus.STOPPED: "red"}
     for job_id, outcome in outcomes.items():
         colour = colours.get(outcome.status, "yellow")
         table.add_row(
-            job_id,
+            escape(job_id),
             f"[{colour}]{outcome.status}[/]",
             f"{outcome.job.spec.width}x{outcome.job.spec.height}" if outcome.job else "",
             f"{outcome.seconds:.1f}" if outcome.status is JobStatus.DONE else "",
             f"{outcome.seams['repeat']:.3f}" if "repeat" in outcome.seams else "",
             f"{outcome.seams['internal_max']:.3f}" if "internal_max" in outcome.seams else "",
-            escape((outcome.error or "")[:300]),
+            escape((outcome.error or "").strip().split("\n", 1)[0]),
         )
     console.print(table)
+    failed = [(job_id, o.error) for job_id, o in outcomes.items() if o.status is JobStatus.FAILED and o.error]
+    print_errors(console, failed)
