@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,31 @@ import pytest
 from PIL import Image
 
 ImageFactory = Callable[..., Path]
+
+#: Where the project's shared data set is looked for: $WEFT_SHARED_DATA, else beside the checkout.
+SHARED_DATA = [Path(os.environ["WEFT_SHARED_DATA"])] if os.environ.get("WEFT_SHARED_DATA") else []
+SHARED_DATA.append(Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+def in_ci() -> bool:
+    """True where the environment says CI (``CI=true``, as GitHub Actions, GitLab and most runners set)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data set (``designs/``, ``styles/``, ``SOURCES.tsv``).
+
+    Missing, the tests that need it are skipped with the reason (``pytest -ra`` lists them), except
+    in CI, where it is always beside the checkout: there a missing data set fails them.
+    """
+    for folder in SHARED_DATA:
+        if (folder / "designs").is_dir():
+            return folder
+    reason = f"shared data set not found (looked in {', '.join(map(str, SHARED_DATA))}; set WEFT_SHARED_DATA)"
+    if in_ci():
+        pytest.fail(f"{reason}: CI must have it", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture

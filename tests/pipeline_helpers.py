@@ -8,16 +8,20 @@ of :data:`JOBS`) lives in ``conftest.py`` so both modules share one run.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
+from distributed.diagnostics.plugin import WorkerPlugin
 from rich.console import Console
 
 from pipeline.run.execute import RunOptions, execute
@@ -149,3 +153,68 @@ def start_weft(manifest: Path, store: Path, *extra: str, workers: int = 2) -> su
 
 
 _start_weft = start_weft
+
+
+class TileLog(WorkerPlugin):
+    """Worker plugin: each worker process keeps ``<folder>/<pid>.json`` up to date with the tile
+    tasks it is executing and the ones it computed (``pipeline.run.tasks.COMPUTED`` went up; a tile
+    already marked done in the store returns at once and is not counted).
+
+    The file outlives the process, so a worker killed with SIGKILL still says what it had done.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = str(folder)
+
+    def setup(self, worker: Any) -> None:
+        from pipeline.run.tasks import COMPUTED
+
+        self.path = Path(self.folder) / f"{os.getpid()}.json"
+        self.seen = COMPUTED["tile"]
+        self.record: dict[str, Any] = {"pid": os.getpid(), "executing": None, "computed": []}
+        self._write()
+
+    def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
+        from pipeline.run.tasks import COMPUTED
+
+        if not str(key).startswith("tile-"):
+            return
+        if finish == "executing":
+            self.record["executing"] = str(key)
+        elif start == "executing":
+            if COMPUTED["tile"] > self.seen:
+                self.record["computed"].append(str(key))
+                self.seen = COMPUTED["tile"]
+            self.record["executing"] = None
+        self._write()
+
+    def _write(self) -> None:
+        temp = self.path.with_suffix(".tmp")
+        temp.write_text(json.dumps(self.record))
+        os.replace(temp, self.path)
+
+
+def tile_logs(folder: Path) -> dict[int, dict[str, Any]]:
+    """What :class:`TileLog` wrote, by worker pid."""
+    return {int(p.stem): json.loads(p.read_text()) for p in folder.glob("*.json")}
+
+
+@contextlib.contextmanager
+def logging_tiles(folder: Path) -> Iterator[None]:
+    """While inside, every cluster a run connects to registers a :class:`TileLog` writing into ``folder``."""
+    import pipeline.run.execute as execute_module
+
+    folder.mkdir(parents=True, exist_ok=True)
+    real = execute_module.connect
+
+    @contextlib.contextmanager
+    def connect(options: Any) -> Iterator[Any]:
+        with real(options) as (client, info):
+            client.register_plugin(TileLog(folder), name="tests-tile-log")
+            yield client, info
+
+    execute_module.connect = connect
+    try:
+        yield
+    finally:
+        execute_module.connect = real

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_repeat import smooth_repeat  # smooth textures, seamless under their repeat
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -21,21 +22,55 @@ from pipeline.repeat.analysis import (
 from pipeline.cli import app
 from pipeline.repeat.geometry import Repeat
 from pipeline.manifest.images import load_rgb
+from pipeline.repeat.seams import VISIBLE_ABOVE
 
-# smooth seamless textures from the seam tests (tests/ is on sys.path, as for conftest's helpers)
-from test_seams import smooth_repeat
-
-# the shared design data sits next to the repository (../shared/data/designs)
-TARTAN = Path(__file__).resolve().parents[2] / "shared" / "data" / "designs" / "tartan_royal_stewart.png"
-needs_tartan = pytest.mark.skipif(not TARTAN.exists(), reason="shared design data not present")
+DESIGNS = Path(__file__).resolve().parent.parent / "manifests" / "designs"
 
 
 @pytest.fixture(scope="module")
-def tartan() -> np.ndarray:
-    return load_rgb(TARTAN)
+def tartan(shared_data: Path) -> np.ndarray:
+    """The upstream render: 2 x 2 setts of 848 px, its repeat boundary on a stripe edge (shared data set)."""
+    return load_rgb(shared_data / "designs" / "tartan_royal_stewart.png")
 
 
-@needs_tartan
+@pytest.fixture(scope="module")
+def demo_render() -> np.ndarray:
+    """The same render at half size, rebuilt from the demo's one sett (always in the repository).
+
+    The demo sett is the upstream render's 848 px window at (144, 144), halved (manifests/SOURCES.md):
+    tiled 2 x 2 and rolled back by 72 px, it is the halved render pixel for pixel.
+    """
+    sett = load_rgb(DESIGNS / "royal_stewart_sett.png")
+    return np.roll(np.tile(sett, (2, 2, 1)), (72, 72), axis=(0, 1))
+
+
+def test_demo_render_period_is_half_the_image(demo_render: np.ndarray) -> None:
+    """2 x 2 setts: the known answer, on data that is always there."""
+    height, width = demo_render.shape[:2]
+    assert (height, width) == (848, 848)
+    px, py = detect_period(demo_render)
+    assert abs(px - width / 2) <= 1 and abs(py - height / 2) <= 1
+    period = find_period(demo_render)
+    assert period.score_x > 0.99 and period.score_y > 0.99
+    assert period.several and period.counts == pytest.approx((2.0, 2.0), abs=0.01)
+    assert crop_to_repeat(demo_render, period).shape == (height // 2, width // 2, 3)
+
+
+def test_demo_render_is_an_exact_repeat_even_with_a_stripe_edge_on_its_boundary(demo_render: np.ndarray) -> None:
+    period = find_period(demo_render)
+    for repeat in Repeat:
+        ref = period_seam_ratios(demo_render, repeat, period)
+        assert ref["vertical"] == pytest.approx(1.0) and ref["horizontal"] == pytest.approx(1.0)
+        assert design_seam_ratio(demo_render, repeat, period) == pytest.approx(1.0)
+    assert seam_report(demo_render)[Repeat.BLOCK] > VISIBLE_ABOVE  # 1.68 at half size (3.2 at full)
+
+
+def test_demo_sett_is_the_halved_window_of_the_shared_render(tartan: np.ndarray, demo_render: np.ndarray) -> None:
+    """What manifests/SOURCES.md says the demo file is, checked against the shared data set."""
+    halved = tartan.reshape(848, 2, 848, 2, 3).astype(np.float64).mean(axis=(1, 3))
+    assert np.abs(halved - demo_render).max() <= 0.5
+
+
 def test_tartan_period_is_half_the_image(tartan: np.ndarray) -> None:
     """The render holds exactly 2 x 2 setts: the known answer."""
     height, width = tartan.shape[:2]
@@ -47,7 +82,6 @@ def test_tartan_period_is_half_the_image(tartan: np.ndarray) -> None:
     assert crop_to_repeat(tartan, period).shape == (height // 2, width // 2, 3)
 
 
-@needs_tartan
 def test_tartan_is_an_exact_repeat_even_with_a_stripe_edge_on_its_boundary(tartan: np.ndarray) -> None:
     """Its setts end on a stripe edge, so the local ratio is high; one period in, the same line matches."""
     period = find_period(tartan)
@@ -91,12 +125,19 @@ def test_seam_report_orders_the_repeat_types() -> None:
     assert odd_report[Repeat.BLOCK] == 1.0
 
 
-@needs_tartan
-def test_inspect_prints_a_table(tartan: np.ndarray) -> None:
+def test_inspect_prints_a_table(shared_data: Path) -> None:
     console = Console(record=True, width=120)
-    inspect_command(TARTAN, None, console)
+    inspect_command(shared_data / "designs" / "tartan_royal_stewart.png", None, console)
     text = console.export_text()
     for word in ("block", "half-drop", "brick", "seamless", "848.0 x 848.0 px", "2.00 x 2.00 repeats"):
+        assert word in text
+
+
+def test_inspect_prints_a_table_for_the_demo_render(demo_render: np.ndarray, make_image) -> None:  # type: ignore[no-untyped-def]
+    console = Console(record=True, width=120)
+    inspect_command(make_image("render.png", pixels=demo_render), None, console)
+    text = console.export_text()
+    for word in ("block", "half-drop", "brick", "seamless", "424.0 x 424.0 px", "2.00 x 2.00 repeats"):
         assert word in text
 
 
@@ -109,3 +150,4 @@ def test_weft_inspect_command(make_image) -> None:  # type: ignore[no-untyped-de
     assert "50.0 x 40.0 px" in result.output
     missing = CliRunner().invoke(app, ["inspect", str(path.with_name("nope.png"))])
     assert missing.exit_code == 1
+    assert "nope.png: file not found" in " ".join(missing.output.split())

@@ -142,28 +142,122 @@ def test_scheduler_address_connects_to_the_same_scheduler(external) -> None:
     assert sched.poll() is None
 
 
-def test_auto_device_on_cpu_workers_is_cpu(external) -> None:
-    _sched, path, _address = external
-    with connect(ClusterOptions(scheduler_file=path, timeout=START_TIMEOUT)) as (_client, info):
-        # the workers are asked (not this host); these have no CUDA
-        import torch
+def _workers_see_cuda(address: str) -> bool:
+    """Whether every worker of the scheduler at ``address`` sees a CUDA GPU (asked on the workers)."""
+    import torch
+    from distributed import Client
 
-        assert info.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    with Client(address, timeout="10s") as client:
+        seen = client.run(torch.cuda.is_available)
+    assert seen, "the scheduler has no workers to ask"
+    return all(seen.values())
+
+
+def _host_claims(monkeypatch: pytest.MonkeyPatch, cuda: bool) -> None:
+    """Make this process's CUDA probes (the cluster's and the engine's) answer ``cuda``."""
+    import pipeline.engine.device as device_mod
+
+    monkeypatch.setattr(cluster_mod, "cuda_available", lambda: cuda)
+    monkeypatch.setattr(device_mod, "cuda_available", lambda: cuda)
+
+
+def test_auto_device_on_external_workers_is_what_the_workers_see(external, monkeypatch: pytest.MonkeyPatch) -> None:
+    _sched, path, address = external
+    workers_cuda = _workers_see_cuda(address)
+    _host_claims(monkeypatch, not workers_cuda)  # this host says the opposite: it must not be asked
+    with connect(ClusterOptions(scheduler_file=path, timeout=START_TIMEOUT)) as (_client, info):
+        assert info.device == ("cuda" if workers_cuda else "cpu")
+
+
+class _FakeClient:
+    """Just what ``_remote_device`` asks of a client: the workers, and each one's CUDA probe."""
+
+    def __init__(self, workers: dict[str, dict], answers: dict[str, bool]) -> None:
+        self.workers, self.answers = workers, answers
+        self.asked: list[str] | None = None
+
+    def scheduler_info(self, n_workers: int = 5) -> dict:
+        return {"workers": self.workers}
+
+    def run(self, function, workers: list[str]) -> dict[str, bool]:
+        assert function is cluster_mod._probe_cuda
+        self.asked = list(workers)
+        return {address: self.answers[address] for address in workers}
+
+
+CPU, GPU = {"resources": {}}, {"resources": {"GPU": 1.0}}
+
+
+@pytest.mark.parametrize(
+    ("workers", "answers", "expected", "asked"),
+    [
+        ({"a": CPU, "b": CPU}, {"a": True, "b": True}, "cuda", ["a", "b"]),
+        ({"a": CPU, "b": CPU}, {"a": False, "b": False}, "cpu", ["a", "b"]),
+        ({"a": CPU, "b": CPU}, {"a": True, "b": False}, "cpu", ["a", "b"]),  # one without CUDA: all on cpu
+        ({"a": GPU, "b": CPU}, {"a": True, "b": False}, "cuda", ["a"]),  # tasks asking for GPU land on a only
+        ({"a": GPU, "b": CPU}, {"a": False, "b": True}, "cpu", ["a"]),
+    ],
+)
+@pytest.mark.parametrize("host_cuda", [True, False])
+def test_auto_device_of_remote_workers_is_decided_by_their_probe(
+    monkeypatch: pytest.MonkeyPatch, workers: dict, answers: dict, expected: str, asked: list[str], host_cuda: bool
+) -> None:
+    _host_claims(monkeypatch, host_cuda)
+    client = _FakeClient(workers, answers)
+    assert cluster_mod._remote_device(client, "auto", "tcp://sched:8786") == expected
+    assert client.asked == asked
+
+
+def test_remote_device_cpu_asks_nobody_and_cuda_needs_every_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    _host_claims(monkeypatch, True)
+    client = _FakeClient({"a": CPU, "b": CPU}, {"a": True, "b": False})
+    assert cluster_mod._remote_device(client, "cpu", "tcp://sched:8786") == "cpu" and client.asked is None
+    with pytest.raises(WeftError, match=r"1 of the 2 worker\(s\) at tcp://sched:8786 see no CUDA GPU"):
+        cluster_mod._remote_device(client, "cuda", "tcp://sched:8786")
+    assert cluster_mod._remote_device(_FakeClient({"a": CPU}, {"a": True}), "cuda", "x") == "cuda"
+
+
+@pytest.mark.parametrize("cuda", [True, False])
+def test_probe_run_on_the_workers_is_the_cuda_probe(monkeypatch: pytest.MonkeyPatch, cuda: bool) -> None:
+    _host_claims(monkeypatch, cuda)
+    assert cluster_mod._probe_cuda() is cuda
+
+
+class _Chosen(Exception):  # noqa: N818 - not an error: how the fake cluster reports what it was asked for
+    def __init__(self, device: str) -> None:
+        super().__init__(device)
+        self.device = device
+
+
+@pytest.mark.parametrize("cuda", [True, False])
+def test_auto_device_of_a_local_cluster_follows_the_cuda_probe(monkeypatch: pytest.MonkeyPatch, cuda: bool) -> None:
+    """The decision only: the cluster that would start is replaced by one that says which it was asked for."""
+    _host_claims(monkeypatch, cuda)
+
+    def local_cluster(workers, threads, device):
+        raise _Chosen(device)
+
+    monkeypatch.setattr(cluster_mod, "_local_cluster", local_cluster)
+    with pytest.raises(_Chosen) as chosen, connect(ClusterOptions(device="auto")):
+        pass
+    assert chosen.value.device == ("cuda" if cuda else "cpu")
+    with pytest.raises(_Chosen) as chosen, connect(ClusterOptions(device="cpu")):
+        pass
+    assert chosen.value.device == "cpu"
 
 
 def test_gpu_resource_on_a_worker_makes_tasks_ask_for_it(processes: Processes) -> None:
-    _sched, path, _address = processes.scheduler()
+    _sched, path, address = processes.scheduler()
     processes.worker(path, "--resources", "GPU=1", name="gpu-worker")
     with connect(ClusterOptions(scheduler_file=path, timeout=START_TIMEOUT)) as (client, info):
         assert info.gpu is True  # weft's tasks will carry resources={"GPU": 1}
         (worker,) = client.nthreads()
         future = client.submit(_add, 2, 2, resources={"GPU": 1}, pure=False)
         assert _ran_on(client, future) == worker  # on CPU, the task still runs on the worker declaring GPU
-        import torch
-
-        if not torch.cuda.is_available():
-            assert info.device == "cpu"  # declares GPU=1 but torch sees none there: tasks use cpu
-    if not torch.cuda.is_available():
+        # declaring GPU=1 is not enough: the device is what torch sees on that worker
+        workers_cuda = _workers_see_cuda(address)
+        assert info.device == ("cuda" if workers_cuda else "cpu")
+    if not workers_cuda:
         with pytest.raises(WeftError, match="see no CUDA GPU"):
             with connect(ClusterOptions(scheduler_file=path, device="cuda", timeout=START_TIMEOUT)):
                 pass

@@ -119,7 +119,18 @@ def test_png_of_a_wide_image_streams_in_several_bands(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(export, "BAND_BYTES", 3 * 50 * 7)  # 7 rows per band
     store = make_finished_store(tmp_path, [FixtureJob("wide", width=50, height=40, core=16, coordinates=True)])
+    bands_read: list[tuple[int, int, tuple[int, ...]]] = []
+    real_bands = export._bands
+
+    def spy(raster, rows, segment=None):
+        for y0, x0, block in real_bands(raster, rows, segment):
+            bands_read.append((y0, x0, block.shape))
+            yield y0, x0, block
+
+    monkeypatch.setattr(export, "_bands", spy)
     (path,) = export_job(store, "wide", tmp_path, fmt="png")
+    # 40 rows in bands of 7 (never more than BAND_BYTES), each the full width: 6 reads, 5 + 1 short
+    assert bands_read == [(y0, 0, (min(7, 40 - y0), 50, 3)) for y0 in range(0, 40, 7)]
     with Image.open(path) as image:
         np.testing.assert_array_equal(np.asarray(image), coordinate_pattern(40, 50))
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers_repeat import plane_3x3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional
@@ -20,6 +21,7 @@ from pipeline.errors import GeometryError
 from pipeline.repeat.geometry import (
     Rect,
     Repeat,
+    Tile,
     TileGrid,
     check_size,
     feather_weights,
@@ -34,20 +36,6 @@ from pipeline.repeat.geometry import (
 
 FAST = settings(max_examples=60, deadline=None)
 SLOW = settings(max_examples=15, deadline=None)
-
-
-def plane_3x3(img: np.ndarray, repeat: Repeat) -> np.ndarray:
-    """The plane over [-H, 2H) x [-W, 2W) under ``repeat``, from the lattice definition alone."""
-    height, width = img.shape[:2]
-    if repeat is Repeat.BLOCK:
-        return np.tile(img, (3, 3) + (1,) * (img.ndim - 2))
-    if repeat is Repeat.HALF_DROP:
-        # lattice column k (x in [kW, (k+1)W)) holds the tile dropped by k*H/2
-        column = np.tile(img, (3, 1) + (1,) * (img.ndim - 2))
-        return np.concatenate([np.roll(column, k * (height // 2), axis=0) for k in (-1, 0, 1)], axis=1)
-    # brick: lattice row k holds the tile shifted right by k*W/2
-    row = np.tile(img, (1, 3) + (1,) * (img.ndim - 2))
-    return np.concatenate([np.roll(row, k * (width // 2), axis=1) for k in (-1, 0, 1)], axis=0)
 
 
 def in_lattice(repeat: Repeat, width: int, height: int, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
@@ -261,17 +249,22 @@ def test_frames_hold_the_whole_repeat(case: tuple[Repeat, np.ndarray], oy: int, 
 def test_grid_shape_and_small_last_tiles() -> None:
     grid = TileGrid("half-drop", 10, 8, 4, origin=(2, 2))
     assert grid.shape == (2, 3)
-    assert grid.tile(1, 2) == grid.tile(1, 2)
+    # cores are in frame coordinates: (row, col, y0, x0, height, width), the last column 2 px wide
+    assert grid.tile(0, 0) == Tile(0, 0, 0, 0, 4, 4)
+    assert grid.tile(0, 1) == Tile(0, 1, 0, 4, 4, 4)
+    assert grid.tile(1, 2) == Tile(1, 2, 4, 8, 4, 2)
+    assert list(grid.tiles())[-1] == grid.tile(1, 2) and len(list(grid.tiles())) == 6
     last = grid.tile(1, 2)
     assert (last.y0, last.x0, last.height, last.width) == (4, 8, 4, 2)
+    assert last.rect == Rect(4, 8, 4, 2)
     assert last.window(3) == Rect(1, 5, 10, 8)
     assert grid.with_origin((6, 1)).origin == (6, 1)
     assert grid.to_plane(*grid.from_plane(5, 7)) == (5, 7)
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match=r"tile \(2, 0\) outside a 2x3 grid"):
         grid.tile(2, 0)
-    with pytest.raises(GeometryError):
+    with pytest.raises(GeometryError, match="brick needs an even width"):
         TileGrid("brick", 9, 8, 4)
-    with pytest.raises(GeometryError):
+    with pytest.raises(GeometryError, match="tile core must be at least 1 px, got 0"):
         TileGrid("block", 9, 8, 0)
 
 

@@ -401,13 +401,30 @@ def test_store_attributes_are_shown_as_text_never_run(tmp_path: Path) -> None:
 
 
 def test_wrongly_typed_numbers_in_attributes_are_shown_not_crashed_on(tmp_path: Path) -> None:
-    target = make_finished_store(tmp_path, [FixtureJob("ok")])
+    """Text where a number belongs is shown as text; a number column it cannot fill is left empty."""
+    target = make_finished_store(tmp_path, [FixtureJob("ok"), FixtureJob("good")])
     root = zarr.open_group(str(target), mode="r+")
     root["jobs"]["ok"].attrs.update(
         {"width": "96; rm -rf /", "dpi": "300", "timings": {"seconds": "12"}, "seams": {"repeat": "1.0"}}
     )
-    assert weft("status", str(target)).returncode == 0
-    assert weft("report", str(target), "--out", str(tmp_path / "r.html")).returncode == 0
+    status_run = weft("status", str(target))
+    assert status_run.returncode == 0 and status_run.stderr == "", status_run.stderr  # no traceback
+    rows = {line.split()[0]: line.split() for line in status_run.stdout.splitlines() if line.split()[:1] in (["ok"], ["good"])}
+    # job, status, tiles, size px (the text as it is); no cm, seconds or seams: "300", "12", "1.0" are not numbers
+    assert rows["ok"] == ["ok", "done", "8/8", "96;", "rm", "-rf", "/x64"]
+    # the same job with numbers fills every column
+    assert rows["good"] == ["good", "done", "8/8", "96x64", "0.8x0.5", "12.5", "1.01", "/", "1.04"]
+    assert "2 done" in status_run.stdout
+
+    report_run = weft("report", str(target), "--out", str(tmp_path / "r.html"))
+    assert report_run.returncode == 0 and report_run.stderr == "", report_run.stderr
+    assert f"wrote {tmp_path / 'r.html'} (2 job(s)" in flat(report_run.stdout)
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    card = html[html.index('id="job-ok"') :]
+    card = card[: card.index("</article>")]
+    assert "<dt>Size</dt><dd>96; rm -rf / × 64 px</dd>" in card
+    assert "<dt>Print size</dt><dd>–</dd>" in card and "<dt>Time</dt><dd>–</dd>" in card
+    assert '<dt>Seams</dt><dd><span class="na">–</span> repeat · <span class="na">–</span> internal</dd>' in card
 
 
 # --- 4. crashes and faults: the store lock through `weft run` ---------------------------------
@@ -631,7 +648,7 @@ def test_a_failed_chunk_write_leaves_its_done_flag_unset(tmp_path: Path, monkeyp
     monkeypatch.setattr(local, "_put", full_for("/levels/0/tiles/c/"))
     with pytest.raises(OSError) as error:
         write_tile_window(tmp_path / "s.zarr", "j", 0, 0, 1, window)
-    assert store_fault(tmp_path / "s.zarr", error.value) is not None
+    assert "No space left on device" in str(store_fault(tmp_path / "s.zarr", error.value))
     assert not tile_done(tmp_path / "s.zarr", "j", 0, 0, 1)
     monkeypatch.setattr(local, "_put", full_for("/image/c/"))
     with pytest.raises(OSError):
@@ -646,8 +663,9 @@ def test_a_failed_chunk_write_leaves_its_done_flag_unset(tmp_path: Path, monkeyp
 def test_only_errors_of_the_store_itself_stop_a_run() -> None:
     full = store_fault("/s.zarr", OSError(errno.ENOSPC, "No space left on device"))
     assert isinstance(full, StoreError) and "cannot write to store /s.zarr: No space left on device" in str(full)
-    assert store_fault("/s.zarr", OSError(errno.EROFS, "Read-only file system")) is not None
-    assert store_fault("/s.zarr", OSError(errno.EDQUOT, "Disk quota exceeded")) is not None
+    for code, text in ((errno.EROFS, "Read-only file system"), (errno.EDQUOT, "Disk quota exceeded")):
+        fault = store_fault("/s.zarr", OSError(code, text))
+        assert isinstance(fault, StoreError) and f"cannot write to store /s.zarr: {text}" in str(fault)
     assert store_fault("/s.zarr", FileNotFoundError(errno.ENOENT, "No such file")) is None  # one job's input
     assert store_fault("/s.zarr", ValueError("bad tile")) is None
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers_repeat import plane_3x3  # the plane built from the lattice definition alone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional
@@ -15,9 +16,6 @@ from torch.nn import functional
 from pipeline.errors import GeometryError
 from pipeline.repeat.geometry import Repeat, gather_window, reframe
 from pipeline.repeat.resample import resample_window, resize_periodic, resize_uint8
-
-# the plane built from the lattice definition alone (tests/ is on sys.path, as for conftest's helpers)
-from test_geometry import plane_3x3
 
 FAST = settings(max_examples=40, deadline=None)
 

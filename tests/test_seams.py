@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from torch.nn import functional
+from helpers_repeat import smooth_repeat
 
-from pipeline.repeat.geometry import Repeat, TileGrid, wrap_pad
+from pipeline.repeat.geometry import Repeat, TileGrid
 from pipeline.repeat.seams import (
     boundary_seam_ratio,
     mean_step,
@@ -16,18 +15,6 @@ from pipeline.repeat.seams import (
     tile_boundary_lines,
     tile_seam_ratio,
 )
-
-
-def smooth_repeat(repeat: Repeat, height: int = 128, width: int = 192, seed: int = 0, sigma: float = 3.0) -> np.ndarray:
-    """Smooth random texture (H, W, 3) float 0..255, seamless under ``repeat``: noise blurred with lattice padding."""
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(1, 3, height, width, generator=generator, dtype=torch.float64)
-    radius = int(3 * sigma)
-    taps = torch.exp(-(torch.arange(-radius, radius + 1, dtype=torch.float64) ** 2) / (2 * sigma**2))
-    kernel = (taps[:, None] * taps[None, :] / taps.sum() ** 2).expand(3, 1, -1, -1)
-    y = functional.conv2d(wrap_pad(x, repeat, radius), kernel, groups=3)
-    y = (y - y.min()) / (y.max() - y.min()) * 255
-    return y[0].permute(1, 2, 0).numpy()
 
 
 @pytest.mark.parametrize("repeat", list(Repeat))

@@ -48,8 +48,11 @@ def write_profile(directory: Path, name: str, body: str) -> Path:
 
 def test_shipped_profiles_are_listed_and_valid():
     assert {"default", "preview", "print", "demo"} <= set(available_profiles())
-    for name in ("default", "preview", "print", "demo"):
-        assert isinstance(profile(name), Settings)
+    loaded = {name: profile(name) for name in ("default", "preview", "print", "demo")}  # each validates
+    assert all(type(s) is Settings for s in loaded.values())
+    # each file is read for what it says (none silently falls back to another's values)
+    assert len({s.digest() for s in loaded.values()}) == 4
+    assert loaded["default"] != Settings(coarse_size=loaded["default"].coarse_size + 1)
 
 
 def test_default_profile_values():

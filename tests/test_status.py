@@ -121,5 +121,8 @@ def test_cli_status_export_report(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok-repeat-2x2.tif", "ok.tif"]
     result = runner.invoke(app, ["report", str(store), "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 0 and (tmp_path / "r.html").is_file()
+    assert "(2 job(s)" in " ".join(result.output.split())
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert 'id="job-ok"' in html and 'id="job-bad"' in html and "boom" in html
     result = runner.invoke(app, ["status", str(tmp_path / "missing.zarr")])
     assert result.exit_code == 1 and "does not exist" in " ".join(result.output.split())  # rich wraps lines
