@@ -154,10 +154,9 @@ def _workers_see_cuda(address: str) -> bool:
 
 
 def _host_claims(monkeypatch: pytest.MonkeyPatch, cuda: bool) -> None:
-    """Make this process's CUDA probes (the cluster's and the engine's) answer ``cuda``."""
+    """Make this process's CUDA probe (the engine's one rule, which the cluster asks) answer ``cuda``."""
     import pipeline.engine.device as device_mod
 
-    monkeypatch.setattr(cluster_mod, "cuda_available", lambda: cuda)
     monkeypatch.setattr(device_mod, "cuda_available", lambda: cuda)
 
 
@@ -312,14 +311,14 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(monkeypatch: pytest.MonkeyPa
     import torch
 
     if torch.cuda.is_available():  # on a GPU machine, pretend there is none
-        monkeypatch.setattr(cluster_mod, "cuda_available", lambda: False)
+        _host_claims(monkeypatch, False)
     with pytest.raises(WeftError, match="--device cuda was asked for, but torch sees no CUDA GPU"):
         with connect(ClusterOptions(device="cuda")):
             pass
 
 
 def test_device_cuda_without_dask_cuda_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cluster_mod, "cuda_available", lambda: True)
+    _host_claims(monkeypatch, True)
     monkeypatch.setitem(sys.modules, "dask_cuda", None)  # import fails as if not installed
     with pytest.raises(WeftError, match=r"weft-textile\[gpu\]"):
         with connect(ClusterOptions(device="cuda")):

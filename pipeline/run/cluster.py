@@ -125,13 +125,6 @@ def default_workers(threads_per_worker: int = 1) -> int:
     return max(1, cores // threads_per_worker)
 
 
-def cuda_available() -> bool:
-    """Whether torch sees CUDA in this process (the engine's rule; torch is imported only here)."""
-    from pipeline.engine import device
-
-    return device.cuda_available()
-
-
 def cluster_file(kind: str) -> Path:
     """``configs/cluster/<kind>.toml``: the first found in ``config_dirs()`` ($WEFT_CONFIG_DIR first)."""
     for directory in config_dirs():
@@ -250,14 +243,10 @@ def connect(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
         return
     if options.kind != "local":
         raise WeftError(f"unknown cluster kind {options.kind!r} (use local, slurm or pbs)")
-    device = options.device
-    if device == "auto":
-        device = "cuda" if cuda_available() else "cpu"
-    elif device == "cuda" and not cuda_available():
-        raise WeftError(
-            "--device cuda was asked for, but torch sees no CUDA GPU on this machine "
-            "(use --device cpu, or a GPU cluster via --scheduler-file / --cluster slurm|pbs)"
-        )
+    from pipeline.engine.device import pick_device  # torch, only when a local cluster is started
+
+    hint = "use --device cpu, or a GPU cluster via --scheduler-file / --cluster slurm|pbs"
+    device = pick_device(options.device, hint=hint)
     from dask.distributed import Client
 
     threads = options.threads_per_worker
@@ -324,6 +313,8 @@ def _address_from_file(path: Path, timeout: float) -> str:
 
 def _probe_cuda() -> bool:
     """Run on a worker: does torch see a CUDA GPU there?"""
+    from pipeline.engine.device import cuda_available
+
     return cuda_available()
 
 
