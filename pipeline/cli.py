@@ -20,7 +20,7 @@ from rich.markup import escape
 from pipeline.console import LogConsole
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT, CLUSTER_KINDS, DEVICES, EXPORT_FORMATS
 from pipeline.errors import WeftError
-from pipeline.repeat.geometry import Repeat
+from pipeline.repeat.lattice import Repeat
 
 app = typer.Typer(
     name="weft",

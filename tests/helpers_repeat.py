@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from pipeline.repeat.geometry import Repeat, wrap_pad
+from pipeline.repeat.gather import wrap_pad
+
+from pipeline.repeat.lattice import Repeat
 
 
 def plane_3x3(img: np.ndarray, repeat: Repeat) -> np.ndarray:
@@ -71,7 +73,7 @@ def interior_seam_ratios(image: np.ndarray, repeat: Repeat, step: int = 16) -> n
     seams run there in the neighbouring copies. What the true boundary scores is then compared with
     what the image's own texture scores elsewhere, whatever the metric makes of that texture.
     """
-    from pipeline.repeat.geometry import gather_window
+    from pipeline.repeat.gather import gather_window
     from pipeline.repeat.seams import repeat_seam_ratio
 
     height, width = image.shape[:2]

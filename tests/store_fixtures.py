@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.repeat.geometry import gather_window
+from pipeline.repeat.gather import gather_window
 from pipeline.run.pyramid import box_reduce, write_pyramid
 from pipeline.run.layout import LevelLayout
 from pipeline.run.store import open_store, prepare_job, set_job_status, write_chunk, write_image, write_tile_window

@@ -20,7 +20,7 @@ from pipeline.repeat.analysis import (
     seam_report,
 )
 from pipeline.cli import app
-from pipeline.repeat.geometry import Repeat
+from pipeline.repeat.lattice import Repeat
 from pipeline.manifest.images import load_rgb
 from pipeline.repeat.seams import VISIBLE_ABOVE
 

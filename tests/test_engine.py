@@ -15,7 +15,9 @@ import pytest
 import torch
 from helpers_repeat import interior_seam_ratios, lattice_periodic_design
 
-from pipeline.repeat.geometry import Repeat, gather_window
+from pipeline.repeat.gather import gather_window
+
+from pipeline.repeat.lattice import Repeat
 from pipeline.manifest.images import load_rgb
 from pipeline.engine.knit import needs_knit, probe_seam_ratio
 from pipeline.engine.vgg import get_model

@@ -139,7 +139,7 @@ def test_png_of_a_wide_image_streams_in_several_bands(tmp_path: Path, monkeypatc
 
 
 def _place_copies(tile: np.ndarray, repeat: str, rows: int, cols: int) -> np.ndarray:
-    """Reference layout, written independently of geometry.py: paste whole copies at lattice offsets."""
+    """Reference layout, written independently of pipeline/repeat/gather.py: paste whole copies at lattice offsets."""
     h, w = tile.shape[:2]
     canvas = np.zeros((rows * h, cols * w, 3), np.uint8)
     for i in range(-2, rows + 2):

@@ -18,21 +18,9 @@ from hypothesis import strategies as st
 from torch.nn import functional
 
 from pipeline.errors import GeometryError
-from pipeline.repeat.geometry import (
-    Rect,
-    Repeat,
-    Tile,
-    TileGrid,
-    check_size,
-    feather_weights,
-    gather_window,
-    lattice_translations,
-    reframe,
-    size_quantum,
-    source_coords,
-    wrap_pad,
-    wrapped_overlaps,
-)
+from pipeline.repeat.gather import gather_window, reframe, wrap_pad
+from pipeline.repeat.lattice import Repeat, check_size, lattice_translations, size_quantum, source_coords
+from pipeline.repeat.tiles import Rect, Tile, TileGrid, feather_weights, wrapped_overlaps
 
 FAST = settings(max_examples=60, deadline=None)
 SLOW = settings(max_examples=15, deadline=None)
@@ -149,7 +137,7 @@ def test_window_is_lattice_periodic_far_from_the_tile(
 @FAST
 @given(tiles_with_image(channels=2), st.integers(1, 2))
 def test_wrap_pad_then_conv_equals_conv_of_periodic_extension(case: tuple[Repeat, np.ndarray], pad: int) -> None:
-    from pipeline.repeat.geometry import LatticePad2d
+    from pipeline.repeat.gather import LatticePad2d
 
     repeat, img = case
     height, width = img.shape[:2]

@@ -23,7 +23,7 @@ from pipeline.manifest.specs import (
     Limits,
     Manifest,
 )
-from pipeline.repeat.geometry import Repeat
+from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.seams import repeat_seam_ratio
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from torch.nn import functional
 
 from pipeline.errors import GeometryError
-from pipeline.repeat.geometry import Repeat, gather_window, reframe
+from pipeline.repeat.gather import gather_window, reframe
+from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.resample import resample_window, resize_periodic, resize_uint8
 
 FAST = settings(max_examples=40, deadline=None)

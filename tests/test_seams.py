@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from helpers_repeat import smooth_repeat
 
-from pipeline.repeat.geometry import Repeat, TileGrid
+from pipeline.repeat.lattice import Repeat
+
+from pipeline.repeat.tiles import TileGrid
 from pipeline.repeat.seams import (
     boundary_seam_ratio,
     mean_step,

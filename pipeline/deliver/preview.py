@@ -1,7 +1,7 @@
 """Repeat previews: a tile laid out R x C times the way the fabric will carry it.
 
 A preview is nothing but a window of the plane tiled under the repeat's lattice, so it is
-one :func:`pipeline.repeat.geometry.gather_window` call starting at the origin: half-drop columns
+one :func:`pipeline.repeat.gather.gather_window` call starting at the origin: half-drop columns
 drop by H/2 each, brick rows shift by W/2 each, and copies that cross the preview's edge are
 cut exactly where the printed fabric would cut them.
 """
@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import WeftError
-from pipeline.repeat.geometry import Repeat, as_repeat, gather_window
+from pipeline.repeat.gather import gather_window
+from pipeline.repeat.lattice import Repeat, as_repeat
 
 MAX_GRID = 16
 

@@ -30,7 +30,7 @@ from rich.markup import escape
 
 from pipeline.conventions import JobStatus
 from pipeline.errors import WeftError
-from pipeline.repeat.geometry import even_size
+from pipeline.repeat.lattice import even_size
 from pipeline.repeat.seams import RESULT_REPEAT_INVISIBLE, SEAMLESS
 from pipeline.deliver.preview import repeat_preview
 from pipeline.run.pyramid import job_thumbnail

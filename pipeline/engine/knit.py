@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.repeat.geometry import Repeat, as_repeat, fit_to_repeat
+from pipeline.repeat.lattice import Repeat, as_repeat, fit_to_repeat
 from pipeline.repeat.seams import KNIT_ABOVE
 from pipeline.engine.losses import seam_fade_mask
 from pipeline.repeat.resample import resample_window, resize_uint8

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipeline.repeat.geometry import Repeat, source_coords
+from pipeline.repeat.lattice import Repeat, source_coords
 from pipeline.settings import Settings
 
 
@@ -74,7 +74,7 @@ def content_loss(feature: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 def tv_loss(image: torch.Tensor, repeat: Repeat | None = None) -> torch.Tensor:
     """Mean squared difference between neighbouring pixels (across the wrap when a repeat is given)."""
     if repeat is not None:
-        from pipeline.repeat.geometry import wrap_pad
+        from pipeline.repeat.gather import wrap_pad
 
         image = wrap_pad(image, repeat, 1)[..., 1:, 1:]
     dx = image[..., :, 1:] - image[..., :, :-1]

@@ -18,7 +18,7 @@ from pipeline.engine.device import precision_context
 from pipeline.engine.losses import StyleTargets, content_loss, seam_band, seam_fade_mask, style_loss, tv_loss
 from pipeline.engine.vgg import VGGFeatures
 from pipeline.errors import WeftError
-from pipeline.repeat.geometry import Repeat
+from pipeline.repeat.lattice import Repeat
 from pipeline.settings import Settings
 
 #: Called after every optimiser step with (step, total_steps, losses).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pipeline.repeat.geometry import Repeat, size_quantum
+from pipeline.repeat.lattice import Repeat, size_quantum
 from pipeline.settings import LAYER_NAMES, Settings
 
 
@@ -18,7 +18,7 @@ def whole_image_sizes(
     """(h, w) of each whole-image scale ending near W x H, every size exactly lattice-periodic in the net.
 
     Sizes are multiples of the repeat's quantum through the network's poolings (see
-    :func:`pipeline.repeat.geometry.size_quantum`); the caller resamples the last one to W x H exactly.
+    :func:`pipeline.repeat.lattice.size_quantum`); the caller resamples the last one to W x H exactly.
     """
     qx, qy = size_quantum(repeat, pool_depth([settings.content_layer, *settings.style_layers]))
     count = scales or settings.scales

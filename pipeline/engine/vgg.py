@@ -2,7 +2,7 @@
 
 Zero padding gives a CNN a frame: every 3x3 convolution sees black beyond the edge, so a
 stylized tile grows a visible border at every repeat. Here each convolution is preceded by
-lattice padding (:class:`pipeline.repeat.geometry.LatticePad2d`) of the current feature map, so the
+lattice padding (:class:`pipeline.repeat.gather.LatticePad2d`) of the current feature map, so the
 network sees the tile as the infinite fabric it will be printed on. The same conv weights
 serve every repeat type: padding is chosen per call, not baked into the module.
 """
@@ -16,7 +16,9 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from pipeline.repeat.geometry import LatticePad2d, Repeat
+from pipeline.repeat.gather import LatticePad2d
+
+from pipeline.repeat.lattice import Repeat
 from pipeline.engine.schedule import deepest_layer
 from pipeline.settings import LAYER_NAMES
 from pipeline.engine.weights import CONV_NAMES, VGGWeights, load_weights

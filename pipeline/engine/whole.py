@@ -19,7 +19,7 @@ from pipeline.engine.schedule import whole_image_sizes
 from pipeline.engine.targets import compute_style_targets
 from pipeline.engine.vgg import get_model
 from pipeline.repeat import resample
-from pipeline.repeat.geometry import Repeat, as_repeat, fit_to_repeat
+from pipeline.repeat.lattice import Repeat, as_repeat, fit_to_repeat
 from pipeline.settings import Settings
 
 

@@ -16,7 +16,7 @@ from pipeline.engine.losses import StyleTargets, seam_band
 from pipeline.engine.optimise import Problem, content_mask, optimise
 from pipeline.engine.pixels import preserve_colors, to_caffe, to_uint8
 from pipeline.engine.vgg import get_model
-from pipeline.repeat.geometry import Repeat
+from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.resample import rgb_uint8
 from pipeline.settings import Settings
 

@@ -23,7 +23,7 @@ from pipeline.manifest.problems import _file_problem, _Where
 from pipeline.manifest.sizing import _fit_sides
 from pipeline.manifest.specs import JobSpec, Manifest
 from pipeline.repeat.analysis import design_seam_ratio
-from pipeline.repeat.geometry import Repeat
+from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.seams import WARN_ABOVE
 
 #: Long side (px) at which validation looks at a design's pixels (seam ratio, decodability).

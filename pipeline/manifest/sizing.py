@@ -3,7 +3,7 @@
 Sides given in pixels are kept exactly (or refused when the repeat cannot carry them); sides
 that are derived (from centimetres, from a long side and the design's aspect, or from the
 design) are rounded to whole pixels, to even ones where the repeat needs it
-(:func:`pipeline.repeat.geometry.even_sides`). The result is then held against the manifest's
+(:func:`pipeline.repeat.lattice.even_sides`). The result is then held against the manifest's
 ``[limits]``, since an absurd size is usually a typo.
 
 The underscore names are shared by the modules of :mod:`pipeline.manifest` only.
@@ -20,7 +20,7 @@ from pipeline.errors import GeometryError
 from pipeline.manifest.problems import _BAD, _Where
 from pipeline.manifest.specs import DEFAULT_REPEAT, Limits
 from pipeline.manifest.values import _Size
-from pipeline.repeat.geometry import Repeat, check_size, even_sides
+from pipeline.repeat.lattice import Repeat, check_size, even_sides
 
 
 def _fit(value: float, even: bool) -> int:

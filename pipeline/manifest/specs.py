@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.manifest.images import DEFAULT_MAX_INPUT_PIXELS
-from pipeline.repeat.geometry import Repeat
+from pipeline.repeat.lattice import Repeat
 from pipeline.settings import SETTING_NAMES, Settings
 
 #: Keys of a job besides settings overrides (``profile``: the profile this job's settings stand on).

@@ -20,7 +20,7 @@ from typing import Any
 from pipeline.conventions import is_valid_job_id
 from pipeline.manifest.problems import _BAD, _check_keys, _Invalid, _suggest, _Where
 from pipeline.manifest.specs import BLEND_FIELDS, MAX_DPI, MAX_SEED, Limits
-from pipeline.repeat.geometry import Repeat
+from pipeline.repeat.lattice import Repeat
 from pipeline.settings import SETTING_NAMES, Settings, available_profiles
 
 # --- plain values ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import GeometryError
-from pipeline.repeat.geometry import Repeat, check_size
+from pipeline.repeat.lattice import Repeat, check_size
 from pipeline.repeat.seams import SEAMLESS, VISIBLE_ABOVE, Line, mean_step, repeat_seam_ratio
 
 #: Correlation (Pearson, 1 = exact) a lag needs to count as a repeat period.

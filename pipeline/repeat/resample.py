@@ -2,7 +2,7 @@
 
 A resized repeat must still be a repeat: the pixels near the right edge interpolate from the
 pixels across the wrap (for half-drop, shifted by H/2), never from a clamped or mirrored
-border. So every read of the source goes through :func:`pipeline.repeat.geometry.gather_window`,
+border. So every read of the source goes through :func:`pipeline.repeat.gather.gather_window`,
 and only the margin-padded source window a destination window needs is ever read (a tile's
 initialisation at the next scale reads a few MB of a zarr level, not the whole level).
 
@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from pipeline.errors import GeometryError
-from pipeline.repeat.geometry import Repeat, _is_torch, _spatial_shape, as_repeat, check_size, gather_window
+from pipeline.repeat.gather import gather_window
+from pipeline.repeat.lattice import Repeat, is_torch, spatial_shape, as_repeat, check_size
 
 Mode = Literal["bicubic", "bilinear"]
 
@@ -109,7 +110,7 @@ def _apply_rows(window: torch.Tensor, taps: _Taps) -> torch.Tensor:
 
 def _as_batch(window: Any, device: torch.device | str | None) -> torch.Tensor:
     """A gathered window (torch (..., h, w) or array (h, w[, C])) as float32 (1, C, h, w)."""
-    if _is_torch(window):
+    if is_torch(window):
         tensor = window.to(device=device or window.device, dtype=torch.float32)
         while tensor.dim() < 4:
             tensor = tensor.unsqueeze(0)
@@ -147,7 +148,7 @@ def resample_window(
     repeat = as_repeat(repeat)
     if mode not in _SUPPORT:
         raise GeometryError(f"unknown resampling mode {mode!r}; choose one of {', '.join(_SUPPORT)}")
-    src_h, src_w, _ = _spatial_shape(src)
+    src_h, src_w, _ = spatial_shape(src)
     dst_h, dst_w = int(dst_size[0]), int(dst_size[1])
     check_size(repeat, src_w, src_h)
     check_size(repeat, dst_w, dst_h)

@@ -20,7 +20,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pipeline.repeat.geometry import Repeat, TileGrid, as_repeat, gather_window
+from pipeline.repeat.gather import gather_window
+
+from pipeline.repeat.lattice import Repeat, as_repeat
+
+from pipeline.repeat.tiles import TileGrid
 
 Line = tuple[Literal["x", "y"], int]
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.repeat.geometry import ChunkCount
+from pipeline.repeat.tiles import ChunkCount
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from rich.table import Table
 from pipeline import ENGINE_VERSION
 from pipeline.conventions import JobStatus, PlanState
 from pipeline.errors import ManifestError, Problem, WeftError
-from pipeline.repeat.geometry import Repeat, TileGrid, even_size
+from pipeline.repeat.lattice import Repeat, even_size
+from pipeline.repeat.tiles import TileGrid
 from pipeline.manifest.load import read_manifest
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT
 from pipeline.manifest.specs import JobSpec, Manifest

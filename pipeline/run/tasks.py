@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.run import store
-from pipeline.repeat.geometry import Rect, Repeat, TileGrid, feather_weights
+from pipeline.repeat.lattice import Repeat
+from pipeline.repeat.tiles import Rect, TileGrid, feather_weights
 from pipeline.engine.losses import StyleTargets, blend_targets
 from pipeline.run.plan import LevelPlan
 from pipeline.settings import Settings

@@ -45,7 +45,7 @@ class WeftRun:
         from pipeline.engine.targets import compute_style_targets
         from pipeline.engine.vgg import get_model
         from pipeline.engine.whole import whole_problem
-        from pipeline.repeat.geometry import as_repeat
+        from pipeline.repeat.lattice import as_repeat
         from pipeline.settings import Settings
 
         self.device = torch.device(device)

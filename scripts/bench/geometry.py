@@ -49,7 +49,9 @@ def bench_geometry(
     """
     import torch
 
-    from pipeline.repeat.geometry import Repeat, gather_window, wrap_pad
+    from pipeline.repeat.gather import gather_window, wrap_pad
+
+    from pipeline.repeat.lattice import Repeat
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)

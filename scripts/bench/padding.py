@@ -26,7 +26,7 @@ def bench_padding(
 
     from pipeline.engine.device import precision_context
     from pipeline.engine.vgg import get_model
-    from pipeline.repeat.geometry import Repeat
+    from pipeline.repeat.lattice import Repeat
     from pipeline.settings import Settings
 
     rows: list[dict] = []
