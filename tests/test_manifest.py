@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+
+from helpers_manifest import STYLES, errors, job, load_one, manifest, only_error
 
 from pipeline.cli import app
 from pipeline.errors import ConfigError, ManifestError, Problem
@@ -19,7 +20,6 @@ from pipeline.manifest.specs import (
     JOB_FIELDS,
     STYLE_FIELDS,
     TOP_LEVEL_FIELDS,
-    JobSpec,
     Limits,
     Manifest,
 )
@@ -28,65 +28,6 @@ from pipeline.repeat.seams import repeat_seam_ratio
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "manifests" / "demo.toml"
-
-STYLES = """
-[[styles]]
-id = "wave"
-path = "styles/wave.png"
-license = "Public domain (CC0)"
-attribution = "Katsushika Hokusai, The Great Wave"
-
-[[styles]]
-id = "kiss"
-path = "styles/kiss.png"
-license = "Public domain"
-attribution = "Gustav Klimt, The Kiss"
-"""
-
-
-@pytest.fixture
-def ws(tmp_path: Path, make_image) -> Path:
-    """A folder with a 120x90 design, a 90x121 portrait design and two styles."""
-    make_image("designs/rose.png", (120, 90))
-    make_image("designs/tall.png", (90, 121))
-    make_image("styles/wave.png", (64, 64))
-    make_image("styles/kiss.png", (48, 64))
-    return tmp_path
-
-
-def manifest(folder: Path, body: str, *, styles: bool = True, name: str = "m.toml") -> Path:
-    """Write a manifest: ``body`` first (top-level keys must precede tables), then the two styles."""
-    path = folder / name
-    path.write_text(textwrap.dedent(body) + (STYLES if styles else ""))
-    return path
-
-
-def job(extra: str = "", *, job_id: str = "j", design: str = "designs/rose.png", style: str = '"wave"') -> str:
-    return f'\n[[jobs]]\nid = "{job_id}"\ndesign = "{design}"\nstyle = {style}\n{textwrap.dedent(extra)}\n'
-
-
-def errors(path: Path, **kwargs) -> list[Problem]:
-    return [p for p in validate_manifest(path, **kwargs) if p.severity == "error"]
-
-
-def only_error(path: Path, *, item: str | None, field: str | None, contains: str, **kwargs) -> Problem:
-    """The manifest has exactly one error, at this item and field, saying this."""
-    found = errors(path, **kwargs)
-    assert len(found) == 1, "\n".join(map(str, found))
-    problem = found[0]
-    assert (problem.item, problem.field) == (item, field), str(problem)
-    assert contains in problem.message, str(problem)
-    assert problem.file == str(path)
-    with pytest.raises(ManifestError) as info:
-        load_manifest(path, **kwargs)
-    assert info.value.problems == found
-    return problem
-
-
-def load_one(path: Path, **kwargs) -> JobSpec:
-    jobs = load_manifest(path, **kwargs).jobs
-    assert len(jobs) == 1
-    return jobs[0]
 
 
 # --- the demo ------------------------------------------------------------------------------

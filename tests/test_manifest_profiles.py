@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_manifest import STYLES, errors, job, load_one, manifest, only_error, ws  # noqa: F401 - ws is a fixture
+from helpers_manifest import STYLES, errors, job, load_one, manifest, only_error
 
 from pipeline.errors import ConfigError
 from pipeline.manifest.load import load_manifest, read_manifest

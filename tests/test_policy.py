@@ -11,7 +11,7 @@ import pytest
 import tifffile
 from rich.console import Console
 from store_fixtures import make_finished_store
-from test_manifest import STYLES, errors, job, load_one, manifest, only_error, ws  # noqa: F401 - ws is a fixture
+from helpers_manifest import STYLES, errors, job, manifest, only_error
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -21,7 +21,7 @@ from pipeline.manifest.load import load_manifest, read_manifest
 from pipeline.manifest.specs import Policy
 from pipeline.run.store import job_group, job_ids, job_info, open_store
 
-# the styles of test_manifest.STYLES are licensed "Public domain (CC0)" (wave) and "Public domain" (kiss)
+# the styles of helpers_manifest.STYLES are licensed "Public domain (CC0)" (wave) and "Public domain" (kiss)
 POLICY = '[policy]\nallowed_licenses = ["public domain (cc0)", "house"]\n'
 REFUSED = (
     "style 'kiss': licence 'Public domain' is not allowed by the manifest's [policy] allowed_licenses "

@@ -101,7 +101,7 @@ def test_run_killed_on_another_node_is_cleared_with_weft_unlock(weft_store: Path
 
     again = CliRunner().invoke(app, ["unlock", str(weft_store)])
     assert again.exit_code == 0 and "no lock on" in again.output
-    assert store.lock_info(weft_store) is None
+    assert run_lock.lock_info(weft_store) is None
 
 
 def test_run_killed_on_this_host_needs_no_unlock(weft_store: Path) -> None:
@@ -126,14 +126,14 @@ def unlock(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
 def test_unlock_removes_a_lock_and_says_whose_it_was(weft_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lock = {"pid": 4242, "host": OTHER_HOST, "started": "2026-11-24T02:00:00+00:00", "command": "weft run nightly.toml",
             "token": "f" * 32}  # fmt: skip
-    (weft_store / store.LOCK_NAME).write_text(json.dumps(lock))
+    (weft_store / run_lock.LOCK_NAME).write_text(json.dumps(lock))
     code, output = unlock(weft_store, monkeypatch)
     assert code == 0, output
     assert output == (
         f"removed the lock on {weft_store}: pid 4242 on host {OTHER_HOST}, started 2026-11-24T02:00:00+00:00, "
         "command: weft run nightly.toml"
     )
-    assert not (weft_store / store.LOCK_NAME).exists() and store.lock_info(weft_store) is None
+    assert not (weft_store / run_lock.LOCK_NAME).exists() and run_lock.lock_info(weft_store) is None
     assert (weft_store / "zarr.json").is_file()  # only the lock went
 
     code, output = unlock(weft_store, monkeypatch)  # nothing left to remove: said, and not an error
@@ -149,8 +149,8 @@ def test_unlock_refuses_a_folder_that_is_not_a_store(tmp_path: Path, monkeypatch
 
     other = tmp_path / "photos"  # some other folder that happens to hold a file of the lock's name
     other.mkdir()
-    (other / store.LOCK_NAME).write_text("keep me")
+    (other / run_lock.LOCK_NAME).write_text("keep me")
     code, output = unlock(other, monkeypatch)
     assert code == 1
     assert output == f"error: {other} is not a weft store: it has no zarr.json"
-    assert (other / store.LOCK_NAME).read_text() == "keep me"
+    assert (other / run_lock.LOCK_NAME).read_text() == "keep me"
