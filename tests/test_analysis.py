@@ -44,52 +44,46 @@ def demo_render() -> np.ndarray:
     return np.roll(np.tile(sett, (2, 2, 1)), (72, 72), axis=(0, 1))
 
 
-def test_demo_render_period_is_half_the_image(demo_render: np.ndarray) -> None:
-    """2 x 2 setts: the known answer, on data that is always there."""
-    height, width = demo_render.shape[:2]
-    assert (height, width) == (848, 848)
-    px, py = detect_period(demo_render)
-    assert abs(px - width / 2) <= 1 and abs(py - height / 2) <= 1
-    period = find_period(demo_render)
+#: (fixture, period tolerance in px, least block seam ratio of the raw image): the demo sett,
+#: always there, and the shared full-size render it was halved from.
+SETTS = [("demo_render", 1, VISIBLE_ABOVE), ("tartan", 2, 2.0)]  # 1.68 at half size, 3.2 at full
+
+
+@pytest.mark.parametrize(("name", "tolerance", "block_seam"), SETTS)
+def test_sett_period_is_half_the_image(name: str, tolerance: int, block_seam: float, request) -> None:
+    """2 x 2 setts: the known answer."""
+    image = request.getfixturevalue(name)
+    height, width = image.shape[:2]
+    px, py = detect_period(image)
+    assert abs(px - width / 2) <= tolerance and abs(py - height / 2) <= tolerance
+    period = find_period(image)
     assert period.score_x > 0.99 and period.score_y > 0.99
     assert period.several and period.counts == pytest.approx((2.0, 2.0), abs=0.01)
-    assert crop_to_repeat(demo_render, period).shape == (height // 2, width // 2, 3)
+    assert crop_to_repeat(image, period).shape == (height // 2, width // 2, 3)
 
 
-def test_demo_render_is_an_exact_repeat_even_with_a_stripe_edge_on_its_boundary(demo_render: np.ndarray) -> None:
-    period = find_period(demo_render)
+@pytest.mark.parametrize(("name", "tolerance", "block_seam"), SETTS)
+def test_sett_is_an_exact_repeat_even_with_a_stripe_edge_on_its_boundary(
+    name: str, tolerance: int, block_seam: float, request
+) -> None:
+    """Its setts end on a stripe edge, so the local ratio is high; one period in, the same line matches."""
+    image = request.getfixturevalue(name)
+    period = find_period(image)
     for repeat in Repeat:
-        ref = period_seam_ratios(demo_render, repeat, period)
+        ref = period_seam_ratios(image, repeat, period)
         assert ref["vertical"] == pytest.approx(1.0) and ref["horizontal"] == pytest.approx(1.0)
-        assert design_seam_ratio(demo_render, repeat, period) == pytest.approx(1.0)
-    assert seam_report(demo_render)[Repeat.BLOCK] > VISIBLE_ABOVE  # 1.68 at half size (3.2 at full)
+        assert design_seam_ratio(image, repeat, period) == pytest.approx(1.0)
+    assert seam_report(image)[Repeat.BLOCK] > block_seam
+
+
+def test_demo_render_is_848_square(demo_render: np.ndarray) -> None:
+    assert demo_render.shape[:2] == (848, 848)
 
 
 def test_demo_sett_is_the_halved_window_of_the_shared_render(tartan: np.ndarray, demo_render: np.ndarray) -> None:
     """What manifests/SOURCES.md says the demo file is, checked against the shared data set."""
     halved = tartan.reshape(848, 2, 848, 2, 3).astype(np.float64).mean(axis=(1, 3))
     assert np.abs(halved - demo_render).max() <= 0.5
-
-
-def test_tartan_period_is_half_the_image(tartan: np.ndarray) -> None:
-    """The render holds exactly 2 x 2 setts: the known answer."""
-    height, width = tartan.shape[:2]
-    px, py = detect_period(tartan)
-    assert abs(px - width / 2) <= 2 and abs(py - height / 2) <= 2
-    period = find_period(tartan)
-    assert period.score_x > 0.99 and period.score_y > 0.99
-    assert period.several and period.counts == pytest.approx((2.0, 2.0), abs=0.01)
-    assert crop_to_repeat(tartan, period).shape == (height // 2, width // 2, 3)
-
-
-def test_tartan_is_an_exact_repeat_even_with_a_stripe_edge_on_its_boundary(tartan: np.ndarray) -> None:
-    """Its setts end on a stripe edge, so the local ratio is high; one period in, the same line matches."""
-    period = find_period(tartan)
-    for repeat in Repeat:
-        ref = period_seam_ratios(tartan, repeat, period)
-        assert ref["vertical"] == pytest.approx(1.0) and ref["horizontal"] == pytest.approx(1.0)
-        assert design_seam_ratio(tartan, repeat, period) == pytest.approx(1.0)
-    assert seam_report(tartan)[Repeat.BLOCK] > 2.0
 
 
 @pytest.mark.parametrize(("repeats", "noise"), [((3, 2), 0.0), ((2, 3), 8.0)])
