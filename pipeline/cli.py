@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 
 from pipeline.console import LogConsole
-from pipeline.conventions import ALLOW_OUTSIDE_ROOT, CLUSTER_KINDS, DEVICES, EXPORT_FORMATS
+from pipeline.conventions import ALLOW_OUTSIDE_ROOT, CLUSTER_KINDS, DEVICES, ENGINES, EXPORT_FORMATS
 from pipeline.errors import WeftError
 from pipeline.repeat.lattice import Repeat
 
@@ -42,6 +42,7 @@ RepeatOpt = Repeat
 DeviceOpt = _choices("DeviceOpt", DEVICES)
 ClusterOpt = _choices("ClusterOpt", CLUSTER_KINDS)
 FormatOpt = _choices("FormatOpt", EXPORT_FORMATS)
+EngineOpt = _choices("EngineOpt", ENGINES)
 
 
 ManifestArg = Annotated[Path, typer.Argument(help="Manifest file (.toml) or CSV catalogue export (.csv).")]
@@ -164,6 +165,31 @@ def plan(
 
 
 @app.command()
+def train(
+    manifest: ManifestArg,
+    style: Annotated[
+        Optional[str], typer.Option("--style", help="Train the models of this style id (default: every house style).")
+    ] = None,
+    store: StoreOpt = Path("weft-out/catalogue.zarr"),
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+    device: DeviceOptT = DeviceOpt["auto"],
+    allow_outside_root: AllowOutsideOpt = ALLOW_OUTSIDE_ROOT,
+) -> None:
+    """Train the feed-forward model of a house style (engine = "feedforward" jobs) into STORE; resumes."""
+    from pipeline.run.execute import RunOptions
+    from pipeline.train_cli import train_command
+
+    options = RunOptions(manifest=manifest, store=store, profile=profile, config=config,
+                         allow_outside_root=allow_outside_root)  # fmt: skip
+    try:
+        code = train_command(options, style, device.value, console=out)
+    except WeftError as error:
+        _fail(error)
+    raise typer.Exit(code)
+
+
+@app.command()
 def validate(
     manifest: ManifestArg,
     profile: ProfileOpt = None,
@@ -212,6 +238,12 @@ def stylize(
     preview: Annotated[
         Optional[str], typer.Option("--preview", help="Also write the result repeated RxC (e.g. 2x2) next to OUTPUT.")
     ] = None,
+    engine: Annotated[
+        Optional[EngineOpt], typer.Option("--engine", help="optimise (default) or feedforward (needs --model).")
+    ] = None,
+    model: Annotated[
+        Optional[Path], typer.Option("--model", help="A trained model: a store's models/ID folder or its .safetensors.")
+    ] = None,
 ) -> None:
     """Stylize one design with one or more styles into a seamless PNG: no Dask, no zarr."""
     from pipeline.stylize_cli import stylize_command
@@ -230,6 +262,8 @@ def stylize(
             seed=seed,
             device=device.value,
             preview=preview,
+            engine=engine.value if engine else None,
+            model=model,
             console=out,
         )
     except WeftError as error:

@@ -19,6 +19,8 @@ ALLOW_OUTSIDE_ROOT = False
 
 #: Where the network may run: ``auto`` picks CUDA when the workers see a GPU.
 DEVICES = ("auto", "cpu", "cuda")
+#: The engines a job can use (``engine`` in the settings; ``weft stylize --engine``).
+ENGINES = ("optimise", "feedforward")
 #: Batch schedulers ``weft run --cluster`` submits workers to (through dask-jobqueue).
 JOBQUEUE_KINDS = ("slurm", "pbs")
 #: Every ``--cluster`` kind: the embedded LocalCluster, or a batch scheduler.

@@ -87,6 +87,46 @@ class Settings(BaseModel):
     halo: int = Field(64, ge=0, le=1024, description="Context (px) gathered around each tile core across the wrap.")
     overlap: int = Field(32, ge=0, le=512, description="Width (px) of the feathered band where neighbouring tiles blend.")
 
+    # --- engine -----------------------------------------------------------------------------
+    engine: Literal["optimise", "feedforward"] = Field(
+        "optimise", description="optimise: Gatys optimisation per job (the quality reference); feedforward: one "
+        "pass of a network trained once per house style (print size in minutes; see docs/feedforward.md).",
+    )
+    ff_width: int = Field(
+        16, ge=4, le=128, description="Channels of the feed-forward network's first layer (Johnson's is 32; 16 "
+        "measured 3x faster on a CPU, docs/benchmarks.md). Doubles at each of the two downsamplings.",
+    )
+    ff_blocks: int = Field(5, ge=1, le=16, description="Residual blocks of the feed-forward network (Johnson: 5).")
+    ff_tile_size: int = Field(
+        1024, ge=16, le=8192, multiple_of=4, description="Tile core (px) of feed-forward inference; the halo is "
+        "the network's receptive field, so tiles equal the whole image byte for byte.",
+    )
+    polish_iterations: int = Field(
+        0, ge=0, le=100_000, description="Optimiser steps per tile at print size, starting from the feed-forward "
+        "result (0: the network's output is the result).",
+    )
+
+    # --- training (feed-forward engine) -----------------------------------------------------
+    train_steps: int = Field(
+        400, ge=1, le=1_000_000, description="Adam steps of a house style's training (about 11 minutes on 2 CPU "
+        "cores at the defaults; docs/benchmarks.md).",
+    )
+    train_batch: int = Field(2, ge=1, le=64, description="Crops per training step.")
+    train_crop: int = Field(128, ge=32, le=1024, multiple_of=4, description="Side (px) of a training crop.")
+    train_scales: tuple[float, float] | Literal["auto"] = Field(
+        "auto", description="Range of the factor a design is resized by before a crop is cut (log-uniform). auto: "
+        "the enlargements the model's jobs ask for (print long side / design long side), widened 1.5x each way.",
+    )
+    train_lr: float = Field(1e-3, gt=0, le=1.0, description="Adam learning rate of the training.")
+    train_seed: int = Field(0, description="Seed of the network's start and of every crop: same seed, same model.")
+    train_checkpoint_every: int = Field(
+        50, ge=1, description="Steps between checkpoints in the store: a killed training resumes from the last."
+    )
+    train_threads: int = Field(
+        2, ge=1, le=256, description="Torch threads of a training task, whatever the worker has: the model's bytes "
+        "depend on the thread count, so it is fixed here and part of the model key.",
+    )
+
     # --- numerics and model ---------------------------------------------------------------
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 autocast where the CPU/GPU has fast bf16, else fp32; Gram/loss stay fp32."
@@ -119,6 +159,11 @@ class Settings(BaseModel):
             )
         if self.overlap > self.halo:
             raise ValueError(f"overlap ({self.overlap}) must not exceed halo ({self.halo})")
+        if self.train_scales != "auto":
+            low, high = self.train_scales
+            if not 0 < low <= high <= 64:
+                raise ValueError(f"train_scales must be \"auto\" or [low, high] with 0 < low <= high <= 64, not "
+                                 f"{list(self.train_scales)}")  # fmt: skip
         if 2 * self.overlap >= self.tile_size:
             raise ValueError(f"overlap ({self.overlap}) must be less than half of tile_size ({self.tile_size})")
         return self
@@ -131,9 +176,25 @@ class Settings(BaseModel):
 SETTING_NAMES: frozenset[str] = frozenset(Settings.model_fields)
 
 
+#: Settings only the feed-forward engine reads. An optimisation job's digest leaves them out, so
+#: its key (and what a store holds for it) does not change when they do, or when they were added.
+FEEDFORWARD_ONLY: frozenset[str] = frozenset(
+    name for name in SETTING_NAMES if name == "engine" or name.startswith(("ff_", "train_")) or name == "polish_iterations"
+)
+#: The settings a feed-forward model's training depends on (its key has these, not the job's others).
+TRAINING_SETTINGS: tuple[str, ...] = (
+    "ff_width", "ff_blocks", "train_steps", "train_batch", "train_crop", "train_scales", "train_lr", "train_seed",
+    "train_threads", "content_layer", "content_weight", "style_layers", "style_layer_weights", "style_weight",
+    "tv_weight", "style_scale", "style_max_size", "pooling", "precision", "weights", "crop_to_repeat",
+)  # fmt: skip
+
+
 def settings_digest(settings: Settings) -> str:
-    """Canonical hash of resolved settings (sorted keys, no whitespace)."""
-    canonical = json.dumps(settings.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """Canonical hash of resolved settings (sorted keys, no whitespace); engine-only settings of the other engine left out."""
+    data = settings.model_dump(mode="json")
+    if settings.engine == "optimise":
+        data = {name: value for name, value in data.items() if name not in FEEDFORWARD_ONLY}
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -1,6 +1,7 @@
 """``weft stylize``: one design, one or more styles, one seamless PNG; no Dask, no zarr.
 
-For quick looks and benchmarks. It runs exactly the engine the pipeline's coarse pass runs.
+For quick looks and benchmarks. It runs exactly the engine the pipeline's coarse pass runs, or
+with ``--engine feedforward --model`` a trained house-style network, as ``weft run`` does.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -15,10 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipeline.errors import ConfigError, WeftError
-from pipeline.repeat.lattice import as_repeat, check_size, even_size
+from pipeline.repeat.lattice import Repeat, as_repeat, check_size, even_size
 from pipeline.manifest.images import load_rgb
 from pipeline.deliver.preview import parse_grid, repeat_preview
-from pipeline.settings import describe_validation_error, load_profile, resolve_settings
+from pipeline.settings import Settings, describe_validation_error, load_profile, resolve_settings
 
 
 def parse_size(text: str | None, design_hw: tuple[int, int]) -> tuple[int, int]:
@@ -63,19 +65,21 @@ def stylize_command(
     device: str,
     preview: str | None,
     console: Console,
+    engine: str | None = None,
+    model: Path | None = None,
 ) -> None:
     """Load, stylize with a progress bar, write OUTPUT (and the RxC preview), print a summary."""
-    import torch
     from pydantic import ValidationError
 
     from pipeline.repeat.seams import repeat_seam_ratio
     from pipeline.engine.device import effective_precision, resolve_device
-    from pipeline.engine.whole import prepare_design, stylize_image
+    from pipeline.engine.whole import prepare_design
 
     repeat_type = as_repeat(repeat)
     grid = parse_grid(preview) if preview is not None else None
     try:
-        settings = resolve_settings(load_profile(profile, config), {"iterations": iterations, "scales": scales})
+        overrides = {"iterations": iterations, "scales": scales, "engine": engine}
+        settings = resolve_settings(load_profile(profile, config), overrides)
     except ValidationError as error:
         details = "; ".join(f"{field}: {message}" for field, message in describe_validation_error(error))
         raise ConfigError(f"invalid settings: {details}") from None
@@ -98,28 +102,11 @@ def stylize_command(
         transient=False,
     ) as progress:
         task = progress.add_task("scale", total=1, losses="")
-
-        def on_scale(index: int, count: int, hw: tuple[int, int]) -> None:
-            total = settings.iterations if index == 0 else settings.refine_iterations
-            progress.reset(task, total=total, description=f"scale {index + 1}/{count} {hw[1]}x{hw[0]}", losses="")
-
-        def on_step(step: int, total: int, losses: dict[str, float]) -> None:
-            text = f"content {losses['content']:.3g} style {losses['style']:.3g}"
-            progress.update(task, completed=step, losses=text)
-
-        with torch.inference_mode(False):
-            result = stylize_image(
-                design_rgb,
-                style_rgbs,
-                repeat=repeat_type,
-                width=width,
-                height=height,
-                settings=settings,
-                seed=seed,
-                device=torch_device,
-                callback=on_step,
-                scale_callback=on_scale,
-            )
+        if settings.engine == "feedforward":
+            result = _feedforward(design_rgb, repeat_type, (height, width), settings, torch_device, model, progress, task)
+        else:
+            result = _optimise(design_rgb, style_rgbs, repeat_type, (height, width), settings, seed, torch_device,
+                               progress, task)  # fmt: skip
     seconds = time.perf_counter() - started
     _save_png(result, output)
     console.print(
@@ -132,6 +119,71 @@ def stylize_command(
         preview_path = output.with_name(f"{output.stem}.repeat-{grid[0]}x{grid[1]}{output.suffix}")
         _save_png(repeat_preview(result, repeat_type, *grid), preview_path)
         console.print(f"wrote [bold]{preview_path}[/] ({grid[0]} x {grid[1]} repeat preview)", highlight=False)
+
+
+def _optimise(
+    design_rgb: np.ndarray, style_rgbs: list[tuple[np.ndarray, float]], repeat_type: Repeat, size: tuple[int, int],
+    settings: Settings, seed: int, torch_device: Any, progress: Progress, task: Any,
+) -> np.ndarray:  # fmt: skip
+    """The optimisation engine, coarse to fine, with a bar per scale."""
+    import torch
+
+    from pipeline.engine.whole import stylize_image
+
+    height, width = size
+
+    def on_scale(index: int, count: int, hw: tuple[int, int]) -> None:
+        total = settings.iterations if index == 0 else settings.refine_iterations
+        progress.reset(task, total=total, description=f"scale {index + 1}/{count} {hw[1]}x{hw[0]}", losses="")
+
+    def on_step(step: int, total: int, losses: dict[str, float]) -> None:
+        text = f"content {losses['content']:.3g} style {losses['style']:.3g}"
+        progress.update(task, completed=step, losses=text)
+
+    with torch.inference_mode(False):
+        return stylize_image(
+            design_rgb,
+            style_rgbs,
+            repeat=repeat_type,
+            width=width,
+            height=height,
+            settings=settings,
+            seed=seed,
+            device=torch_device,
+            callback=on_step,
+            scale_callback=on_scale,
+        )
+
+
+def _feedforward(
+    design_rgb: np.ndarray, repeat_type: Repeat, size: tuple[int, int], settings: Settings, torch_device: Any,
+    model: Path | None, progress: Progress, task: Any,
+) -> np.ndarray:  # fmt: skip
+    """The feed-forward engine: the trained network tile by tile, then the exact size."""
+    from pipeline.engine.feedforward import stylize_tiled
+    from pipeline.engine.schedule import feedforward_size
+    from pipeline.repeat.resample import resize_uint8
+
+    if model is None:
+        raise WeftError("--engine feedforward needs --model: a trained model (`weft train`), e.g. STORE/models/ID")
+    net = load_model_path(model, torch_device)
+    h, w = feedforward_size(size[1], size[0], repeat_type)
+
+    def on_tile(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total, description=f"feed-forward {w}x{h} tiles")
+
+    result = stylize_tiled(net, design_rgb, repeat_type, (h, w), settings, torch_device, settings.ff_tile_size, on_tile)
+    return result if (h, w) == size else resize_uint8(result, repeat_type, size)
+
+
+def load_model_path(model: Path, device: Any) -> Any:
+    """A model from a store's model folder (checked against its model.json) or a bare .safetensors file."""
+    from pipeline.engine.model_files import load_model
+    from pipeline.run.models import MODEL_FILE, MODEL_RECORD, read_json
+
+    folder, path = (model, model / MODEL_FILE) if model.is_dir() else (model.parent, model)
+    record = read_json(folder / MODEL_RECORD) if path.name == MODEL_FILE else None
+    return load_model(path, record.get("sha256") if record else None, device)
 
 
 def _save_png(rgb: np.ndarray, path: Path) -> None:

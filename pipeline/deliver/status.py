@@ -1,4 +1,4 @@
-"""``weft status STORE``: one table of every job — state, progress, size, time, seams, error.
+"""``weft status STORE``: one table of every job — state, progress, size, time, seams, error — and the trained models.
 
 Reads only attributes and done maps (never image data), so it is instant on a store that
 a run is writing right now. ``--runs`` lists the store's runs instead (when, where, what
@@ -22,6 +22,7 @@ from rich.table import Table
 from pipeline.console import print_errors
 from pipeline.conventions import JobStatus
 from pipeline.run.lock import lock_info
+from pipeline.run.models import finished_models
 from pipeline.run.store import job_ids, job_info, open_store, run_records
 
 STATUS_STYLE = {
@@ -91,6 +92,30 @@ def status_table(store: Path, infos: list[dict[str, Any]], error_width: int | No
     return table
 
 
+def models_table(store: Path, models: list[dict[str, Any]]) -> Table:
+    """One row per trained feed-forward model: styles, steps, time, device, final loss, file hash."""
+    table = Table(title=f"models in {escape(str(store))}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("model", "styles", "images", "steps", "seconds", "final loss", "device", "sha256", "trained"):
+        justify = "right" if name in {"images", "steps", "seconds", "final loss"} else "left"
+        table.add_column(name, justify=justify, overflow="fold")
+    for model in models:
+        curve = model.get("curve") or []
+        loss = number(curve[-1][2]) if curve and isinstance(curve[-1], list) and len(curve[-1]) > 2 else None
+        seconds = number(model.get("seconds"))
+        table.add_row(
+            escape(str(model.get("id"))),
+            escape("+".join(str(s.get("id")) for s in model.get("styles") or [] if isinstance(s, Mapping))),
+            str(len(model.get("images") or [])),
+            str(model.get("steps", "")),
+            "" if seconds is None else f"{seconds:,.0f}",
+            "" if loss is None else f"{loss:.4g}",
+            escape(str(model.get("device", ""))),
+            escape(str(model.get("sha256", ""))[:12]),
+            escape(str(model.get("trained", ""))),
+        )
+    return table
+
+
 def _counts_text(counts: Any) -> str:
     if not isinstance(counts, Mapping):
         return ""
@@ -133,6 +158,9 @@ def status_command(store: Path, console: Console | None = None) -> int:
         holder = f"written by pid {lock.get('pid', '?')} on {lock.get('host', '?')} since {lock.get('started', '?')}"
         console.print(f"[cyan]locked[/]: {escape(holder)}", highlight=False)
     infos = [job_info(root, job_id) for job_id in job_ids(root)]
+    models = finished_models(store)
+    if models:
+        console.print(models_table(store, models))
     if not infos:
         console.print(f"no jobs in {escape(str(store))}", highlight=False)
         return 0

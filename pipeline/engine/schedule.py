@@ -1,7 +1,8 @@
-"""The whole-image sizes of a coarse-to-fine pass: a size rule, free of torch, that planning shares.
+"""The sizes the engines work at: size rules, free of torch, that planning shares.
 
-Sizes are multiples of the repeat's quantum through the network's poolings, so the lattice is
-exact at every layer; `weft plan` computes them without loading the network.
+Whole-image sizes are multiples of the repeat's quantum through the network's poolings (or the
+feed-forward net's strides), so the lattice is exact at every layer; `weft plan` computes them,
+and the feed-forward tiles' halo, without loading a network.
 """
 
 from __future__ import annotations
@@ -40,3 +41,34 @@ def deepest_layer(layers: Iterable[str]) -> str:
 def pool_depth(layers: Iterable[str]) -> int:
     """How many 2x poolings lie before the deepest of ``layers`` (relu5_1 -> 4)."""
     return int(deepest_layer(layers)[4]) - 1
+
+
+#: Total stride of the feed-forward network's two downsamplings: tile origins are multiples of it.
+STRIDE = 4
+#: Stride-2 downsamplings in the feed-forward network.
+FEEDFORWARD_DEPTH = 2
+
+
+def feedforward_size(width: int, height: int, repeat: Repeat | str) -> tuple[int, int]:
+    """(h, w) a feed-forward whole repeat runs at: the print size rounded to the net's lattice quantum.
+
+    The result is resampled to W x H exactly when they differ (a few pixels at most).
+    """
+    qx, qy = size_quantum(repeat, FEEDFORWARD_DEPTH)
+    return max(qy, round(height / qy) * qy), max(qx, round(width / qx) * qx)
+
+
+def receptive_radius(blocks: int) -> int:
+    """How far (px, full resolution) an output pixel sees: the halo a tile needs to equal the whole image.
+
+    Walks the layers from the output back to the input: a k x k convolution at scale s adds
+    (k // 2) * s, a stride-2 convolution reads one more pixel of its finer input, and a nearest
+    2x upsampling can move a pixel by one step of the coarser grid. Rounded up to the stride.
+    """
+    radius = 4  # 9x9 out, full resolution
+    radius += 1 + 1 * 2  # 3x3 at full res (second up-conv); nearest upsampling from 1/2 (one step of 2)
+    radius += 1 * 2 + 1 * 4  # 3x3 at 1/2 (first up-conv); nearest upsampling from 1/4
+    radius += blocks * 2 * 1 * 4  # two 3x3 per residual block at 1/4
+    radius += 1 * 2 + 1  # stride-2 3x3 into 1/4 (reads 1 px of 1/2 beyond), stride-2 3x3 into 1/2
+    radius += 4  # 9x9 in
+    return -(-radius // STRIDE) * STRIDE

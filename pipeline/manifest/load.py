@@ -33,6 +33,7 @@ from pipeline.manifest.sources import _check_tables, _read_catalogue, _read_top,
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT
 from pipeline.manifest.specs import Limits, Manifest
 from pipeline.manifest.styles import _read_styles
+from pipeline.manifest.training import read_training_designs
 from pipeline.manifest.values import _job_fields, _read_limits
 
 
@@ -124,6 +125,7 @@ def _load(
     _check_tables(ctx, top)
     ctx.limits = _read_limits(ctx.where("[limits]", top.file), top.tables.get("limits", {}))
     policy = _read_policy(ctx.where("[policy]", top.file), top.tables.get("policy"))
+    training = read_training_designs(ctx, ctx.where(None, top.file), top.tables.get("training_designs"))
     styles = _read_styles(ctx, top.file, top.tables.get("styles", []))
     jobs = _Jobs(
         styles=styles,
@@ -143,5 +145,5 @@ def _load(
     for style_id in [s for s in styles if s not in jobs.used_styles]:  # in declaration order, run after run
         ctx.where(f"style '{style_id}'", top.file).warning(None, "declared but not used by any job")
     valid_styles = {k: v for k, v in styles.items() if v is not None}
-    manifest = Manifest(path, ctx.root, valid_styles, tuple(jobs.built), ctx.limits, policy)
+    manifest = Manifest(path, ctx.root, valid_styles, tuple(jobs.built), ctx.limits, policy, training)
     return _Loaded(manifest, sink, jobs.places, top.file)

@@ -22,7 +22,9 @@ JOB_FIELDS: tuple[str, ...] = ("id", "design", "style", "repeat", "size", "size_
 PER_JOB_FIELDS: frozenset[str] = frozenset({"id", "design", "style"})
 STYLE_FIELDS: tuple[str, ...] = ("id", "path", "license", "attribution", "notes")
 BLEND_FIELDS: tuple[str, ...] = ("style", "weight")
-TOP_LEVEL_FIELDS: tuple[str, ...] = ("profile", "catalogue", "defaults", "limits", "policy", "styles", "jobs")
+TOP_LEVEL_FIELDS: tuple[str, ...] = (
+    "profile", "catalogue", "defaults", "limits", "policy", "training_designs", "styles", "jobs",
+)  # fmt: skip
 
 DEFAULT_REPEAT = Repeat.BLOCK
 DEFAULT_SEED = 0
@@ -119,3 +121,4 @@ class Manifest:
     jobs: tuple[JobSpec, ...]
     limits: Limits = Limits()
     policy: Policy | None = None
+    training_designs: tuple[Path, ...] = ()  # extra images feed-forward trainings use (manifest/training.py)

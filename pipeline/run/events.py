@@ -10,7 +10,8 @@ The run (:mod:`pipeline.run.execute`) only emits events; sinks show them:
   line, flushed per line (``weft run --log-json FILE``, for monitoring).
 
 Events: ``run_started``, ``job_started``, ``job_skipped``, ``level_done``, ``job_done``,
-``job_failed``, ``progress`` and ``run_finished``. ``progress`` (tiles done and total, rate,
+``job_failed``, ``progress``, ``training`` (a house style's model: step, loss, ETA; live sinks
+see each message, the others one per interval and the last) and ``run_finished``. ``progress`` (tiles done and total, rate,
 ETA) reaches the terminal on every finished task and the other sinks every
 :data:`PROGRESS_INTERVAL` seconds from a heartbeat thread (a line even while one long tile
 computes), plus once when the last task settles.
@@ -146,6 +147,19 @@ def _progress(f: Mapping[str, Any]) -> str:
     )
 
 
+def training_eta(f: Mapping[str, Any]) -> float | None:
+    """Seconds a training has left, from its pace so far (None before the first step)."""
+    step, steps, seconds = f["step"], f["steps"], f["seconds"]
+    return seconds / step * (steps - step) if step else None
+
+
+def _training(f: Mapping[str, Any]) -> str:
+    return (
+        f"training: {f['model']} step {f['step']}/{f['steps']}, loss {f['loss']:.4g}, "
+        f"elapsed {duration(f['seconds'])}, ETA {duration(training_eta(f))}"
+    )
+
+
 def _run_finished(f: Mapping[str, Any]) -> str:
     return f"run finished: exit {f['exit_code']} after {f['seconds']:.1f} s; {_counts(f['counts'])}"
 
@@ -158,6 +172,7 @@ _LINES = {
     "job_done": _job_done,
     "job_failed": lambda f: f"job failed: {f['job']}: {f['error']}",
     "progress": _progress,
+    "training": _training,
     "run_finished": _run_finished,
 }
 
@@ -239,6 +254,7 @@ class TerminalSink:
         self.bars: Progress | None = None
         self.tiles_bar: Any = None
         self.jobs_bar: Any = None
+        self.training_bars: dict[str, Any] = {}
 
     def handle(self, event: Event) -> None:
         f = event.fields
@@ -250,8 +266,16 @@ class TerminalSink:
             self.console.print(f"[green]done[/] {escape(_job_done(f).removeprefix('job done: '))}", highlight=False)
         elif event.name == "job_failed":
             print_errors(self.console, [(f["job"], f["error"])])
+        elif event.name == "training":
+            self._show_training(f)
 
-    def _show(self, f: Mapping[str, Any]) -> None:
+    def _show_training(self, f: Mapping[str, Any]) -> None:
+        bars = self._bars()
+        if f["model"] not in self.training_bars:
+            self.training_bars[f["model"]] = bars.add_task(f"training {f['model']}", total=f["steps"])
+        bars.update(self.training_bars[f["model"]], completed=f["step"])
+
+    def _bars(self) -> Progress:
         if self.bars is None:
             self.bars = Progress(
                 TextColumn("[bold]{task.description}"),
@@ -262,8 +286,15 @@ class TerminalSink:
                 console=self.console,
             )
             self.bars.start()
-            self.tiles_bar = self.bars.add_task("tiles", total=f["tiles_total"])
-            self.jobs_bar = self.bars.add_task("jobs", total=f["jobs_total"])
+            self.training_bars = {}
+        return self.bars
+
+    def _show(self, f: Mapping[str, Any]) -> None:
+        if self.tiles_bar is None:
+            bars = self._bars()
+            self.tiles_bar = bars.add_task("tiles", total=f["tiles_total"])
+            self.jobs_bar = bars.add_task("jobs", total=f["jobs_total"])
+        assert self.bars is not None
         self.bars.update(self.tiles_bar, completed=f["tiles_done"])
         self.bars.update(self.jobs_bar, completed=f["jobs_done"])
 
@@ -271,6 +302,7 @@ class TerminalSink:
         if self.bars is not None:
             self.bars.stop()
             self.bars = None
+            self.tiles_bar = self.jobs_bar = None
 
 
 # --- the run's events --------------------------------------------------------------------------
@@ -288,6 +320,7 @@ class RunEvents:
         self._lock = threading.RLock()
         self._started = time.monotonic()
         self.tiles_done = self.tiles_total = self.jobs_done = self.jobs_total = 0
+        self._training_shown: dict[str, float] = {}
 
     def emit(self, name: str, **fields: Any) -> None:
         self._send(Event(name, now(), fields))
@@ -337,6 +370,17 @@ class RunEvents:
             stop.set()
             heartbeat.join()
             self._send(Event("progress", now(), {**self.progress_fields(), "final": True}))
+
+    def training(self, **fields: Any) -> None:
+        """A training's progress: live sinks see every message, the others one per interval and the last."""
+        with self._lock:
+            model = fields["model"]
+            moment = time.monotonic()
+            last = self._training_shown.get(model)
+            self._send(Event("training", now(), fields), live_only=True)
+            if last is None or moment - last >= self.interval or fields["step"] >= fields["steps"]:
+                self._training_shown[model] = moment
+                self._send(Event("training", now(), fields), quiet_only=True)
 
     def advance(self, *, tiles: int = 0, jobs: int = 0) -> None:
         """Count finished tiles and jobs; live sinks (the progress bars) see it at once."""

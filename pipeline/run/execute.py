@@ -33,12 +33,13 @@ from pipeline.run.events import RunEvents, run_events
 from pipeline.run.finish import finish_job
 from pipeline.run.graph import Graph
 from pipeline.run.lock import RunLock
+from pipeline.run.models import stored_models
 from pipeline.run.interrupts import EXIT_TERMINATED, IgnoreInterrupts, Terminated, sigterm_stops_the_run, store_fault
 from pipeline.run.outcome import JobOutcome, RunResult
 from pipeline.run.plan import Plan, make_plan, print_plan
 from pipeline.run.provenance import input_thumbnails, job_provenance
 from pipeline.run.summary import print_summary
-from pipeline.run.tasks import peak_rss, worker_stats
+from pipeline.run.tasks import TRAINING_TOPIC, peak_rss, worker_stats
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ def plan_run(options: RunOptions) -> Plan:
         allow_outside_root=options.allow_outside_root,
         cli_settings=options.cli_settings or None,
         stored=store.stored_jobs(options.store),
+        stored_models=stored_models(options.store),
     )
 
 
@@ -250,6 +252,7 @@ def _follow(
     seen = SeenWorkers(client)
     seen.look(now=True)
     graph = Graph(client, info, plan)
+    client.subscribe_topic(TRAINING_TOPIC, lambda event: events.training(**event[1]))
     _start_jobs(graph, info, plan, root, outcomes, events)
     per_job: dict[str, list[Any]] = defaultdict(list)
     for future in graph.futures:
@@ -292,8 +295,10 @@ def _follow(
                 _finish(plan, root, outcome, events)
     result.wall_seconds = time.perf_counter() - wall_started
     result.compute_seconds = sum(o.compute_seconds for o in outcomes.values())
-    result.tasks = len(graph.futures) + len(graph.targets)
-    result.task_counts = dict(Counter(str(key).partition("-")[0] for key in [*graph.job_of, *graph.targets]))
+    client.unsubscribe_topic(TRAINING_TOPIC)
+    result.tasks = len(graph.futures) + len(graph.targets) + len(graph.trainings)
+    keys = [*graph.job_of, *graph.targets, *(f"train-{ident}" for ident in graph.trainings)]
+    result.task_counts = dict(Counter(str(key).partition("-")[0] for key in keys))
     result.worker_peak_rss = client.run(peak_rss)
     result.worker_stats = client.run(worker_stats)
     seen.look(now=True)

@@ -13,6 +13,7 @@ from typing import Any
 from pipeline.conventions import JobStatus
 from pipeline.repeat.seams import boundary_seam_ratio, repeat_seam_ratio, tile_boundary_lines
 from pipeline.run import store
+from pipeline.run.models import model_record
 from pipeline.run.outcome import JobOutcome
 from pipeline.run.plan import Plan
 from pipeline.run.pyramid import write_pyramid
@@ -25,7 +26,7 @@ def finish_job(plan: Plan, root: Any, outcome: JobOutcome) -> None:
     image = store.level_array(str(plan.store), job.id)[...]
     final = job.levels[-1]
     seams = {"repeat": round(float(repeat_seam_ratio(image, job.spec.repeat)), 4)}
-    if final.tiled and final.chunks > 1:
+    if (final.tiled or final.inferred) and final.chunks > 1:
         lines = tile_boundary_lines(final.tile_grid(job.spec.repeat))
         ratios = boundary_seam_ratio(image, lines, repeat=job.spec.repeat)
         seams["internal_max"] = round(float(max(ratios.values())), 4) if ratios else 1.0
@@ -40,4 +41,8 @@ def finish_job(plan: Plan, root: Any, outcome: JobOutcome) -> None:
         seconds=round(outcome.seconds, 2),
         compute_seconds=round(outcome.compute_seconds, 2),
     )
-    store.set_job_status(root, job.id, JobStatus.DONE, timings=timings, seams=seams)
+    extra = {}
+    if job.model is not None:  # the model file this result came from, by its hash (the record is in models/)
+        record = model_record(str(plan.store), job.model.id) or {}
+        extra["model"] = {"id": job.model.id, "key": job.model.key, "sha256": record.get("sha256")}
+    store.set_job_status(root, job.id, JobStatus.DONE, timings=timings, seams=seams, **extra)

@@ -18,19 +18,21 @@ from pipeline.run.tasks import (
     JobContext,
     StyleSource,
     coarse_task,
+    infer_task,
     resample_task,
     source_rect,
     stitch_task,
     style_targets_task,
     targets_key,
     tile_task,
+    train_task,
 )
 
 #: How often a failing task is retried (a lost worker does not count: Dask reschedules that).
 RETRIES = 2
 #: Tasks (by key prefix) that each compute one tile as the plan and the store count them (a tile window
 #: of a tiled level, a chunk of a whole-image one, the coarse pass); stitches only blend them.
-TILE_TASKS = frozenset({"coarse", "resample", "tile"})
+TILE_TASKS = frozenset({"coarse", "resample", "tile", "infer"})
 
 
 def job_context(job: JobPlan, plan: Plan, info: ClusterInfo) -> JobContext:
@@ -61,6 +63,7 @@ class Graph:
         self.info = info
         self.plan = plan
         self.targets: dict[str, Any] = {}
+        self.trainings: dict[str, Any] = {}  # model id -> its training's future, shared by the jobs using it
         self.job_of: dict[Any, str] = {}
         self.level_of: dict[Any, int] = {}
         self.futures: list[Any] = []
@@ -93,12 +96,38 @@ class Graph:
             futures.append(self.targets[key])
         return futures
 
+    def training(self, job: JobPlan) -> Any:
+        """The future of the model ``job`` uses: one training per house style, submitted once per run."""
+        model = job.model
+        assert model is not None
+        if model.id not in self.trainings:
+            self.trainings[model.id] = self.client.submit(
+                train_task, str(self.plan.store), model, self.info.device, self.plan.manifest.limits.max_input_pixels,
+                key=f"train-{model.id}", retries=RETRIES, resources=self.resources, pure=False,
+            )  # fmt: skip
+        return self.trainings[model.id]
+
+    def _add_inference(self, job: JobPlan, ctx: JobContext, level: LevelPlan) -> dict[tuple[int, int], Any]:
+        """The network's pass over level 0, chunk by chunk, after the model's training."""
+        done = store.done_map(str(self.plan.store), job.id, level.index)
+        chunks: dict[tuple[int, int], Any] = {}
+        for tile in level.tile_grid(job.spec.repeat).tiles():
+            if done[tile.row, tile.col]:
+                continue
+            chunks[(tile.row, tile.col)] = self.submit(
+                job.id, level.index, infer_task, ctx, level, tile.row, tile.col, self.training(job),
+                key=f"infer-{job.id}-{level.index}-{tile.row}-{tile.col}",
+            )  # fmt: skip
+        return chunks
+
     def add_job(self, job: JobPlan) -> None:
         ctx = job_context(job, self.plan, self.info)
         path = str(self.plan.store)
         coarse = job.levels[0]
         previous_chunks: dict[tuple[int, int], Any] = {}
-        if not store.done_map(path, job.id, coarse.index).all():
+        if coarse.inferred:
+            previous_chunks = self._add_inference(job, ctx, coarse)
+        elif not store.done_map(path, job.id, coarse.index).all():
             targets = {hw: self.style_targets(job, hw) for hw in job.coarse_sizes}
             future = self.submit(job.id, coarse.index, coarse_task, ctx, coarse, targets, key=f"coarse-{job.id}")
             previous_chunks = {rc: future for rc in np.ndindex(*coarse.layout().shape)}

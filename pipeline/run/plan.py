@@ -35,6 +35,7 @@ from pipeline.conventions import ALLOW_OUTSIDE_ROOT
 from pipeline.manifest.specs import JobSpec, Manifest
 from pipeline.settings import Settings
 from pipeline.run.layout import LevelLayout
+from pipeline.run.model_plan import ModelPlan, plan_models
 from pipeline.engine.weight_files import file_sha256, weights_identity
 
 #: Rough CPU cost of one optimiser step per megapixel (bf16, one core of this class of machine),
@@ -55,6 +56,7 @@ class LevelPlan:
     halo: int
     overlap: int
     iterations: int
+    inferred: bool = False  # computed by the feed-forward network, chunk by chunk (halo = its receptive field)
 
     def tile_grid(self, repeat: Repeat) -> TileGrid:
         """The tile cores (= zarr chunks) of this level's frame."""
@@ -109,6 +111,7 @@ class JobPlan:
     state: PlanState
     error: str | None = None
     tiles_done: int = 0
+    model: ModelPlan | None = None  # the feed-forward model this job uses (engine = "feedforward")
 
     @property
     def id(self) -> str:
@@ -141,6 +144,17 @@ class Plan:
     force: bool = False
     invalid: dict[str, str] = field(default_factory=dict)  # jobs whose manifest entry or files are broken
 
+    @property
+    def models(self) -> tuple[ModelPlan, ...]:
+        """The feed-forward models the jobs use, each once, in job order."""
+        unique = {job.model.id: job.model for job in self.jobs if job.model is not None}
+        return tuple(unique.values())
+
+    @property
+    def models_to_train(self) -> tuple[ModelPlan, ...]:
+        """Models that a job which runs needs and that the store does not hold finished."""
+        needed = {job.model.id for job in self.to_run if job.model is not None}
+        return tuple(m for m in self.models if m.id in needed and not m.trained)
 
     @property
     def to_run(self) -> tuple[JobPlan, ...]:
@@ -155,6 +169,8 @@ def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int
     from pipeline.engine.schedule import whole_image_sizes
 
     s: Settings = spec.settings
+    if s.engine == "feedforward":
+        return feedforward_schedule(spec), ()
     width, height, repeat = spec.width, spec.height, spec.repeat
     long_side = max(width, height)
     refinements = 0
@@ -192,12 +208,39 @@ def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int
     return tuple(levels), coarse_sizes
 
 
+def feedforward_schedule(spec: JobSpec) -> tuple[LevelPlan, ...]:
+    """A feed-forward job: the network's pass in tiles, then polish in tiles, or a resample to the exact size.
+
+    Level 0 runs at the print size rounded to the net's lattice quantum, in chunks of
+    ``ff_tile_size`` with the receptive field as halo (equal to the whole image). With
+    ``polish_iterations`` a tiled optimisation at the print size follows; otherwise, when the
+    rounding changed the size, a resample to the print size.
+    """
+    from pipeline.engine.schedule import feedforward_size, receptive_radius
+
+    s = spec.settings
+    height, width = feedforward_size(spec.width, spec.height, spec.repeat)
+    halo = receptive_radius(s.ff_blocks)
+    levels = [LevelPlan(0, height, width, (0, 0), False, s.ff_tile_size, halo, 0, 0, inferred=True)]
+    if s.polish_iterations:
+        levels.append(LevelPlan(1, spec.height, spec.width, (0, 0), True, s.tile_size, s.halo, s.overlap,
+                                s.polish_iterations))  # fmt: skip
+    elif (height, width) != (spec.height, spec.width):
+        levels.append(LevelPlan(1, spec.height, spec.width, (0, 0), False, s.ff_tile_size, 0, 0, 0))
+    return tuple(levels)
+
+
 # --- keys ------------------------------------------------------------------------------------
 
 
-def job_key(spec: JobSpec, design_sha: str, style_shas: tuple[str, ...], weights_sha: str) -> str:
-    """sha256 of everything that decides the job's pixels (and nothing that does not, like dpi)."""
-    material = {
+def job_key(
+    spec: JobSpec, design_sha: str, style_shas: tuple[str, ...], weights_sha: str, model_key: str | None = None
+) -> str:
+    """sha256 of everything that decides the job's pixels (and nothing that does not, like dpi).
+
+    A feed-forward job adds its model's key (which covers the other designs it was trained on).
+    """
+    material: dict[str, Any] = {
         "engine": ENGINE_VERSION,
         "design": design_sha,
         "styles": [[sha, round(use.weight, 12)] for sha, use in zip(style_shas, spec.styles)],
@@ -207,6 +250,8 @@ def job_key(spec: JobSpec, design_sha: str, style_shas: tuple[str, ...], weights
         "settings": spec.settings.digest(),
         "weights": weights_sha,
     }
+    if model_key is not None:
+        material["model"] = model_key
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -233,11 +278,13 @@ def make_plan(
     allow_outside_root: bool = ALLOW_OUTSIDE_ROOT,
     cli_settings: Mapping[str, Any] | None = None,
     stored: Mapping[str, Mapping[str, Any]] | None = None,
+    stored_models: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
     """Load the manifest, schedule every job, hash its inputs, and compare with what the store holds.
 
     ``stored`` maps job id -> the store's record of that job (:func:`pipeline.run.store.stored_jobs`);
-    the caller reads it, so planning never opens the store itself.
+    the caller reads it, so planning never opens the store itself; ``stored_models`` likewise
+    (:func:`pipeline.run.models.stored_models`).
     """
     manifest, problems = read_manifest(
         manifest_path,
@@ -261,8 +308,25 @@ def make_plan(
         broken = {job_id: reason for job_id, reason in broken.items() if job_id in only}
     stored = stored or {}
     hashes: dict[Path, str] = {}
-    plans = [_plan_job(spec, stored.get(spec.id), hashes, force) for spec in jobs]
+    try:
+        models = plan_models(
+            jobs, manifest.training_designs, lambda p: _hash_input(p, hashes).sha256,
+            lambda weights: weights_identity(weights)[1], stored_models or {}, _image_size,
+        )  # fmt: skip
+    except WeftError as error:  # a training input that cannot be read fails every feed-forward job
+        broken.update({spec.id: str(error) for spec in jobs if spec.settings.engine == "feedforward"})
+        jobs = tuple(spec for spec in jobs if spec.settings.engine != "feedforward")
+        models = {}
+    plans = [_plan_job(spec, stored.get(spec.id), hashes, force, models.get(spec.id)) for spec in jobs]
     return Plan(manifest=manifest, store=store, jobs=tuple(plans), force=force, invalid=broken)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from an image's header (the manifest checked it decodes)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
 
 
 def job_of(problem: Problem) -> str | None:
@@ -280,7 +344,9 @@ def broken_jobs(problems: list[Problem]) -> dict[str, str]:
     return {job_id: "\n".join(lines) for job_id, lines in reasons.items()}
 
 
-def _plan_job(spec: JobSpec, stored: Mapping[str, Any] | None, hashes: dict[Path, str], force: bool) -> JobPlan:
+def _plan_job(
+    spec: JobSpec, stored: Mapping[str, Any] | None, hashes: dict[Path, str], force: bool, model: ModelPlan | None
+) -> JobPlan:
     levels, coarse_sizes = schedule(spec)
     try:
         weights_sha = weights_identity(spec.settings.weights)[1]
@@ -288,7 +354,7 @@ def _plan_job(spec: JobSpec, stored: Mapping[str, Any] | None, hashes: dict[Path
         styles = tuple(_hash_input(use.style.path, hashes) for use in spec.styles)
     except WeftError as error:
         return JobPlan(spec, "", levels, coarse_sizes, None, (), "", PlanState.FAILED, str(error))
-    key = job_key(spec, design.sha256, tuple(s.sha256 for s in styles), weights_sha)
+    key = job_key(spec, design.sha256, tuple(s.sha256 for s in styles), weights_sha, model.key if model else None)
     state, done = PlanState.NEW, 0
     if stored is not None:
         done = int(stored.get("progress", {}).get("tiles_done", 0))
@@ -300,7 +366,7 @@ def _plan_job(spec: JobSpec, stored: Mapping[str, Any] | None, hashes: dict[Path
             state = PlanState.RESUME
     if force:
         state, done = PlanState.FORCED, 0
-    return JobPlan(spec, key, levels, coarse_sizes, design, styles, weights_sha, state, tiles_done=done)
+    return JobPlan(spec, key, levels, coarse_sizes, design, styles, weights_sha, state, tiles_done=done, model=model)
 
 
 # --- printing ---------------------------------------------------------------------------------
@@ -319,7 +385,9 @@ def describe_levels(job: JobPlan) -> str:
     """'128² ×1 → 256x256 (4 tiles) → ...' for humans."""
     parts = []
     for level in job.levels:
-        if level.index == 0:
+        if level.inferred:
+            parts.append(f"feed-forward {level.width}x{level.height} ({level.chunks} tiles, halo {level.halo})")
+        elif level.index == 0:
             scales = " → ".join(f"{w}x{h}" for h, w in job.coarse_sizes)
             parts.append(f"coarse {scales}")
         elif level.tiled:
@@ -349,13 +417,40 @@ def print_plan(plan: Plan, console: Console) -> None:
     for job_id, reason in plan.invalid.items():
         table.add_row(job_id, "[red]invalid[/]", "", "", f"[red]{escape(reason)}[/]", "", "")
     console.print(table)
+    if plan.models:
+        print_models(plan, console)
     running = plan.to_run
     work = sum(job.megapixel_steps for job in running)
     skipped = [job for job in plan.jobs if job.state is PlanState.DONE]
     failed = [job for job in plan.jobs if job.state is PlanState.FAILED] + list(plan.invalid)
     console.print(
         f"{len(running)} to run, {len(skipped)} already done (skipped), {len(failed)} failing; "
-        f"work ≈ {work:.1f} MP·steps ≈ {work * SECONDS_PER_MEGAPIXEL_STEP / 60:.1f} CPU-core minutes "
-        f"(rough estimate; a GPU is far faster)",
+        f"work ≈ {work:.1f} MP·steps ≈ {work * SECONDS_PER_MEGAPIXEL_STEP / 60:.1f} CPU-core minutes"
+        + (f", training ≈ {training / 60:.1f} CPU minutes" if (training := _training_seconds(plan)) else "")
+        + " (rough estimate; a GPU is far faster)",
         highlight=False,
     )
+
+
+def _training_seconds(plan: Plan) -> float:
+    return sum(model.estimate_seconds for model in plan.models_to_train)
+
+
+def print_models(plan: Plan, console: Console) -> None:
+    """The training stage: one row per house-style model, whether it is trained, and its estimate."""
+    table = Table(title="training (feed-forward models, one per house style)", title_justify="left")
+    for column in ("model", "styles", "jobs", "images", "steps", "state", "estimate"):
+        table.add_column(column, justify="right" if column in {"images", "steps", "estimate"} else "left",
+                         overflow="fold")  # fmt: skip
+    needed = {model.id for model in plan.models_to_train}
+    for model in plan.models:
+        if model.trained:
+            state, estimate = "[green]trained[/] (reused)", "-"
+        else:
+            state = f"[magenta]resume at step {model.steps_done}[/]" if model.steps_done else "[cyan]new[/]"
+            estimate = f"{model.estimate_seconds / 60:.1f} min" if model.id in needed else "-"
+        table.add_row(
+            model.id, "+".join(model.style_ids), ", ".join(model.jobs), str(len(model.images)),
+            str(model.settings.train_steps), state, estimate,
+        )  # fmt: skip
+    console.print(table)

@@ -62,8 +62,11 @@ def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any
         },
         "device": info.device,
         "policy": plan.manifest.policy.record() if plan.manifest.policy is not None else None,
+        "engine": spec.settings.engine,
+        "model": None if job.model is None else {"id": job.model.id, "key": job.model.key},
         "levels_plan": [
-            {"index": lv.index, "size": [lv.width, lv.height], "tiled": lv.tiled, "iterations": lv.iterations}
+            {"index": lv.index, "size": [lv.width, lv.height], "tiled": lv.tiled, "iterations": lv.iterations,
+             "feedforward": lv.inferred}
             for lv in job.levels
         ],
     }

@@ -1,4 +1,4 @@
-"""What a Dask worker runs: style targets, the coarse pass, one tile, one stitched chunk.
+"""What a Dask worker runs: style targets, the coarse pass, one tile, one stitched chunk; a training, a network pass.
 
 Each task is a pure function of its arguments and the store's finished data: it reads what
 it needs from the store by path, writes only its own chunks, then its done flag. So a task
@@ -23,8 +23,14 @@ from pipeline.run import store
 from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.tiles import Rect, TileGrid, feather_weights
 from pipeline.engine.losses import StyleTargets, blend_targets
+from pipeline.run.model_plan import ModelPlan
 from pipeline.run.plan import LevelPlan
 from pipeline.settings import Settings
+
+#: The Dask event topic a training publishes its progress on (the client shows it: pipeline.run.execute).
+TRAINING_TOPIC = "weft-training"
+#: Seconds between two progress messages of one training (and one at every checkpoint and at the end).
+TRAINING_PUBLISH_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _prepare_torch(device: str, threads: int) -> Any:
+def prepare_torch(device: str, threads: int) -> Any:
     """Fix torch's thread count (results must not depend on the worker layout) and pick the device."""
     import torch
 
@@ -140,7 +146,7 @@ def style_targets_task(
     """Gram targets of one style for an output of ``level_hw``; computed once, used by every tile."""
     from pipeline.engine.targets import compute_style_targets
 
-    torch_device = _prepare_torch(device, threads)
+    torch_device = prepare_torch(device, threads)
     rgb = _rgb(style.path, style.sha256, style.max_input_pixels)
     targets = compute_style_targets(_model(settings, torch_device), [(rgb, 1.0)], level_hw, settings, torch_device)
     COMPUTED["targets"] += 1
@@ -156,7 +162,7 @@ def coarse_task(
     started = time.perf_counter()
     if bool(store.done_map(ctx.store_path, ctx.job_id, level.index).all()):
         return {"seconds": 0.0, "skipped": 1.0}
-    device = _prepare_torch(ctx.device, ctx.threads)
+    device = prepare_torch(ctx.device, ctx.threads)
     blended = {hw: blend_targets(per_style, ctx.style_weights) for hw, per_style in targets.items()}
     image = stylize_image(
         design_rgb(ctx),
@@ -189,7 +195,7 @@ def tile_task(
     started = time.perf_counter()
     if store.tile_done(ctx.store_path, ctx.job_id, level.index, row, col):
         return {"seconds": 0.0, "skipped": 1.0}
-    device = _prepare_torch(ctx.device, ctx.threads)
+    device = prepare_torch(ctx.device, ctx.threads)
     tile = level.tile_grid(ctx.repeat).tile(row, col)
     window = tile.window(level.halo)
     size = (level.height, level.width)
@@ -266,3 +272,74 @@ def source_rect(level: LevelPlan, previous: LevelPlan, window: Rect, margin: int
     y1 = int(np.ceil((py + window.height) * sy)) + margin - previous.origin[0]
     x1 = int(np.ceil((px + window.width) * sx)) + margin - previous.origin[1]
     return Rect(y0, x0, y1 - y0, x1 - x0)
+
+
+# --- feed-forward engine -------------------------------------------------------------------------
+
+
+def _training_publisher(model: ModelPlan) -> Any:
+    """A callback that sends a training's progress to the client, at most every couple of seconds."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # not on a worker: nobody to tell
+        return None
+    last = [0.0]
+    started = time.perf_counter()
+
+    def publish(step: int, steps: int, losses: dict[str, float]) -> None:
+        now = time.perf_counter()
+        if now - last[0] < TRAINING_PUBLISH_SECONDS and step % model.settings.train_checkpoint_every and step < steps:
+            return
+        last[0] = now
+        worker.log_event(TRAINING_TOPIC, {
+            "model": model.id, "step": step, "steps": steps, "loss": losses["total"],
+            "seconds": round(now - started, 1),
+        })  # fmt: skip
+
+    return publish
+
+
+def train_task(store_path: str, model: ModelPlan, device: str, max_input_pixels: int) -> dict[str, Any]:
+    """Train one house style's model into the store (or find it trained); shared by every job that uses it.
+
+    Runs with ``train_threads`` torch threads whatever the worker has: the model's bytes depend on it.
+    """
+    from pipeline.run.training import train_into_store
+
+    started = time.perf_counter()
+    torch_device = prepare_torch(device, model.settings.train_threads)
+    trained_before = bool((record := _trained(store_path, model)))
+    if not trained_before:
+        record = train_into_store(store_path, model, torch_device, max_input_pixels, _training_publisher(model))
+        COMPUTED["train"] += 1
+    return {"id": model.id, "sha256": record["sha256"], "seconds": time.perf_counter() - started,
+            "trained": not trained_before}  # fmt: skip
+
+
+def _trained(store_path: str, model: ModelPlan) -> dict[str, Any] | None:
+    from pipeline.run.models import model_record
+
+    record = model_record(store_path, model.id)
+    return record if record and record.get("key") == model.key else None
+
+
+def infer_task(
+    ctx: JobContext, level: LevelPlan, row: int, col: int, model: dict[str, Any], *after: Any
+) -> dict[str, float]:
+    """One chunk of a feed-forward level: the network on the chunk plus its receptive-field halo."""
+    from pipeline.engine.feedforward import stylize_window
+    from pipeline.run.training import load_store_model
+
+    started = time.perf_counter()
+    if store.chunk_done(ctx.store_path, ctx.job_id, level.index, row, col):
+        return {"seconds": 0.0, "skipped": 1.0}
+    device = prepare_torch(ctx.device, ctx.threads)
+    net = load_store_model(ctx.store_path, model["id"], str(device))
+    tile = level.tile_grid(ctx.repeat).tile(row, col)
+    rgb = stylize_window(net, design_rgb(ctx), ctx.repeat, (level.height, level.width), tuple(tile.window(level.halo)),
+                         tile.core_in_window(level.halo), ctx.settings, device)  # fmt: skip
+    store.write_chunk(ctx.store_path, ctx.job_id, level.index, row, col, rgb)
+    COMPUTED["infer"] += 1
+    return {"seconds": time.perf_counter() - started}

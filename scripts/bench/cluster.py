@@ -19,7 +19,7 @@ def write_manifest(directory: Path, jobs: list[dict], styles: list[dict], defaul
     def value(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
-        if isinstance(v, str):
+        if isinstance(v, (str, list)):
             return json.dumps(v)
         return str(v)
 
