@@ -66,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--load-jobs", type=int, default=200, help="load: number of jobs (in 4 batches)")
     p.add_argument("--ff-sizes", type=_ints, default=(1024, 2048), help="feedforward: sizes of both engines, px")
     p.add_argument("--ff-print-sizes", type=_ints, default=(4096, 8192), help="feedforward: print sizes, px")
+    p.add_argument("--ff-train-steps", type=int, default=None, help="feedforward: training steps (default: the setting's)")
     p.add_argument("--ff-quality-size", type=int, default=512, help="feedforward: size both results are scored at")
     p.add_argument("--verbose", action="store_true", help="show weft run's own plan/progress output")
     return p
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "load": lambda: load.bench_load(args.load_jobs, quiet=quiet, log=log),
         "feedforward": lambda: feedforward.bench_feedforward(
             args.ff_sizes, args.ff_print_sizes, args.ff_quality_size, device=args.device, quiet=quiet, log=log,
+            training={"train_steps": args.ff_train_steps} if args.ff_train_steps else None,
         ),
     }  # fmt: skip
     results: dict[str, list[dict]] = {}

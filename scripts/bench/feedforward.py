@@ -10,6 +10,7 @@ rows are projected from timed iterations of each problem size its schedule optim
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -202,6 +203,7 @@ def _quality_rows(store: Path, optimised: np.ndarray, size: int) -> list[dict]:
     targets = compute_style_targets(model, [(load_rgb(STYLE), 1.0)], hw, settings, device)
     problem = whole_problem(design, targets, Repeat.HALF_DROP, hw, settings, device,
                             knit=needs_knit(design, Repeat.HALF_DROP))  # fmt: skip
+    problem = dataclasses.replace(problem, padding=None, tv_repeat=None)  # zero padding: any size can be scored
     scores = {name: score(model, problem, to_caffe(image.astype(np.float32)), settings)
               for name, image in (("optimise", optimised), ("feedforward", feedforward))}  # fmt: skip
     scores["design, unstyled"] = score(model, problem, problem.content, settings)
