@@ -207,6 +207,8 @@ def job_key(spec: JobSpec, design_sha: str, style_shas: tuple[str, ...], weights
         "settings": spec.settings.digest(),
         "weights": weights_sha,
     }
+    if spec.tile is not None:  # a tile cut from a photo (crop_to_repeat): where it lies decides the pixels
+        material["tile"] = spec.tile.recipe.record()
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
