@@ -11,8 +11,10 @@ One decision, made in one place for the manifest (``weft plan``/``run``/``valida
 A search that finds **no repeat** (a single motif, under 1.5 repeats of cloth) falls back to the
 old behaviour with a warning: the whole design is knitted. A search that finds a lattice it
 does not trust (confidence under :data:`~pipeline.repeat.extract.MIN_CONFIDENCE`), or whose
-tile would show a frame (:data:`~pipeline.repeat.seams.FRAME_VISIBLE_ABOVE`), is an **error**:
-printing a framed or wrong tile is worse than printing nothing.
+tile would show a frame (:data:`~pipeline.repeat.seams.FRAME_VISIBLE_ABOVE`), never prints
+that tile: under ``true`` (a tile was asked for) the job **fails** with the reason; under
+``"auto"`` (the default, which also meets designs nobody photographed, such as gradients whose
+ramps correlate) the design is knitted whole, as before ``"auto"`` existed, with a warning.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from PIL import Image
 from pipeline.repeat.analysis import design_seam_ratio
 from pipeline.repeat.extract import MIN_CONFIDENCE, NoRepeat, TileFinding, search_tile
 from pipeline.repeat.lattice import Repeat, fit_to_repeat
-from pipeline.repeat.seams import FRAME_VISIBLE_ABOVE, KNIT_ABOVE
+from pipeline.repeat.seams import FRAME_VISIBLE_ABOVE, KNIT_ABOVE, frame_ratio
 
 #: Long side (px) of the copy on which "already seamless" is judged (as the engine's knitting probe).
 _PROBE_SIDE = 256
@@ -44,14 +46,18 @@ class TileChoice:
 
 
 def seamless_as_is(design: np.ndarray, repeat: Repeat) -> bool:
-    """Does the design already repeat under ``repeat`` (judged on a copy of at most 256 px)?"""
+    """Does the design already repeat under ``repeat`` (judged on a copy of at most 256 px)?
+
+    Its seams must be invisible *and* it must show no frame: a photo on a plain mount joins its
+    copies perfectly (grey meets grey) and is still no repeat.
+    """
     design = fit_to_repeat(np.asarray(design)[..., :3], repeat)
     height, width = design.shape[:2]
     scale = min(1.0, _PROBE_SIDE / max(height, width))
     w, h = max(8, round(width * scale)), max(8, round(height * scale))
     w, h = w + w % 2, h + h % 2
     probe = np.asarray(Image.fromarray(design).resize((w, h), Image.Resampling.BOX))
-    return float(design_seam_ratio(probe, repeat)) <= KNIT_ABOVE
+    return float(design_seam_ratio(probe, repeat)) <= KNIT_ABOVE and frame_ratio(probe, repeat) < FRAME_VISIBLE_ABOVE
 
 
 def choose_tile(
@@ -69,19 +75,21 @@ def choose_tile(
         f"{found.repeat.value} lattice {found.width:.1f} x {found.height:.1f} px "
         f"(drop {finding.reading.drop_fraction:.2f}, rotation {finding.reading.rotation_deg:+.2f} deg)"
     )
+    doubt = None
     if not finding.trusted:
+        doubt = f"found a {summary} but its confidence {finding.confidence:.2f} is below {MIN_CONFIDENCE}"
+    elif finding.frame >= FRAME_VISIBLE_ABOVE:
+        doubt = (
+            f"found a {summary}, but the tile cut from it shows a frame "
+            f"(frame metric {finding.frame:.2f} >= {FRAME_VISIBLE_ABOVE})"
+        )
+    if doubt and mode is True:
         return TileChoice(
-            None, used,
-            error=f"found a {summary} but its confidence {finding.confidence:.2f} is below {MIN_CONFIDENCE}: "
-            "the tile would not be exact; crop the design to one repeat by hand, or set crop_to_repeat = false "
-            "to knit the whole design",
+            None, used, error=f"{doubt}: the tile would not be exact; crop the design to one repeat by hand, or set "
+            'crop_to_repeat = "auto" or false to knit the whole design',
         )  # fmt: skip
-    if finding.frame >= FRAME_VISIBLE_ABOVE:
-        return TileChoice(
-            None, used,
-            error=f"found a {summary}, but the tile cut from it shows a frame (frame metric {finding.frame:.2f} >= "
-            f"{FRAME_VISIBLE_ABOVE}); crop the design by hand, or set crop_to_repeat = false",
-        )  # fmt: skip
+    if doubt:
+        return TileChoice(None, used, warning=f"{doubt}: no tile is cut; the whole design is used and knitted instead")
     warning = None
     cut = finding.recipe
     if repeat is not None and finding.recipe.period[0] * finding.recipe.period[1] > _SAME_CELL * found.area:
