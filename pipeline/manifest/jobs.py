@@ -69,7 +69,7 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
     if settings is _BAD:  # no crop_to_repeat to apply; the size is still checked
         tile = (settings, fields.get("repeat", DEFAULT_REPEAT), None)
     else:
-        tile = _design_tile(ctx, where, design[0], row.entry.get("design"), fields.get("repeat"), settings)
+        tile = _design_tile(ctx, where, design[0], fields.get("repeat"), settings)
     if tile is _BAD:
         return
     settings, repeat, finding = tile

@@ -16,14 +16,14 @@ from typing import Any
 from pipeline.errors import ImageError
 from pipeline.manifest.context import _Context
 from pipeline.manifest.images import load_rgb
-from pipeline.manifest.problems import _BAD, _file_problem, _Where
+from pipeline.manifest.problems import _BAD, _Where
 from pipeline.manifest.specs import DEFAULT_REPEAT
 from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.tile_choice import TileChoice, choose_tile
 from pipeline.settings import Settings
 
 
-def _design_tile(ctx: _Context, where: _Where, design: Path, written: Any, repeat: Repeat | None, settings: Settings) -> Any:
+def _design_tile(ctx: _Context, where: _Where, design: Path, repeat: Repeat | None, settings: Settings) -> Any:
     """(settings, repeat, finding or None) for the job, or :data:`_BAD` after reporting.
 
     When the design is used as it is, ``crop_to_repeat`` is resolved to ``false`` in the job's
@@ -31,16 +31,17 @@ def _design_tile(ctx: _Context, where: _Where, design: Path, written: Any, repea
     same key).
     """
     mode = settings.crop_to_repeat
-    if mode is False:
+    if mode is False or not ctx.check_images:  # without image checks no pixel is read: the setting stays as written
         return settings, repeat or DEFAULT_REPEAT, None
     key = (design, mode, repeat)
     choice = ctx.tile_choices.get(key)
     if choice is None:
         try:
             pixels = load_rgb(design, max_pixels=ctx.limits.max_input_pixels)
-        except ImageError as error:
-            where.error("design", _file_problem(written, error.reason))
-            return _BAD
+        except ImageError:
+            # a file that does not decode is reported by `weft validate` and fails its job when the run
+            # decodes it; here it is used as it is
+            return settings, repeat or DEFAULT_REPEAT, None
         choice = ctx.tile_choices[key] = choose_tile(pixels, mode, repeat, DEFAULT_REPEAT)
     return _report(where, design, choice, settings)
 
