@@ -22,6 +22,7 @@ from pipeline.cli import app
 from pipeline.manifest.load import validate_manifest
 from pipeline.repeat import extract
 from pipeline.repeat.cloth import NO_LIGHT_CORRECTION
+from pipeline.repeat.cloth_crop import ClothCrop
 from pipeline.repeat.extract import NoRepeat, cut_tile, search_tile
 from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.seams import FRAME_VISIBLE_ABOVE, SEAMLESS, frame_ratio, repeat_seam_ratio
@@ -103,19 +104,45 @@ def test_the_frame_metric_sees_a_strip_of_mount() -> None:
 
 
 def _single_motif() -> np.ndarray:
-    """One flower on cream cloth on a grey mount: no repeat."""
+    """One flower on woven cream cloth on a plain grey mount: no repeat."""
     yy, xx = np.mgrid[0:240, 0:280]
     photo = np.zeros((240, 280, 3)) + MOUNT_GREY
-    photo[20:220, 20:260] = (236, 226, 200)
+    weave = np.random.default_rng(3).normal(0, 10, (200, 240, 1))  # the cloth's texture, which repeats nowhere
+    photo[20:220, 20:260] = np.array((226, 216, 190)) + weave
     petals = np.cos(5 * np.arctan2(yy - 120, xx - 140)) * 20 + 60 > np.hypot(yy - 120, xx - 140)
     photo[petals] = (180, 40, 60)
     return photo.astype(np.uint8)
 
 
-def test_a_single_motif_falls_back_to_knitting_with_a_warning() -> None:
-    choice = choose_tile(_single_motif(), "auto", None)
+def test_a_single_motif_falls_back_to_knitting_the_cloth_with_a_warning() -> None:
+    """No repeat: the cloth without its grey mount is what gets knitted (no frame of mount in the print)."""
+    photo = _single_motif()
+    choice = choose_tile(photo, "auto", None)
+    assert isinstance(choice.finding, ClothCrop) and choice.error is None
+    assert choice.warning is not None and "no repeat" in choice.warning and "knitted" in choice.warning
+    crop = cut_tile(photo, choice.finding.recipe)
+    assert crop.shape[:2] == (200, 240)  # the cream cloth, 20 px of mount gone on every side
+    assert np.all(np.abs(crop.astype(int) - MOUNT_GREY) < 3, axis=-1).mean() == 0.0
+    assert np.array_equal(crop, photo[20:220, 20:260])  # a plain crop copies pixels, it does not resample them
+
+
+def test_a_design_without_repeat_or_mount_is_used_whole() -> None:
+    """A gradient has no cloth to cut away: the design is used exactly as before crop_to_repeat existed."""
+    yy, xx = np.mgrid[0:90, 0:120]
+    ramp = np.stack([xx * 2, yy * 2, (xx + yy) % 256], axis=-1).astype(np.uint8)
+    choice = choose_tile(ramp, "auto", None)
     assert choice.finding is None and choice.error is None
-    assert choice.warning is not None and "knitted" in choice.warning
+
+
+def test_one_repeating_axis_is_cut_to_one_period() -> None:
+    """A panel that repeats down but not across: one vertical period of cloth, knitted across."""
+    design = cloth_design(Repeat.BLOCK, width=200, height=60, seed=5)
+    photo = photograph(design, repeats=(1.0, 4.2), mount=20)
+    choice = choose_tile(photo, "auto", None)
+    assert isinstance(choice.finding, ClothCrop), choice
+    px, py = choice.finding.periods
+    assert px is None and py == pytest.approx(60, rel=0.01)
+    assert choice.finding.recipe.size[1] == 60
 
 
 def _write(folder: Path, name: str, pixels: np.ndarray) -> str:
@@ -160,7 +187,7 @@ def test_an_untrusted_lattice_fails_the_job_naming_file_job_and_field(
     # under "auto" the same doubt knits the whole design instead, with a warning
     auto = manifest(ws, job(design=design), name="auto.toml")
     warnings = [p for p in validate_manifest(auto) if p.field == "design" and "confidence" in p.message]
-    assert len(warnings) == 1 and load_one(auto).tile is None
+    assert len(warnings) == 1 and isinstance(load_one(auto).tile, ClothCrop)  # knitted as a photo without repeat
 
 
 def test_a_tile_showing_a_frame_fails_the_job(ws: Path, half_drop_photo: np.ndarray, monkeypatch) -> None:
@@ -175,8 +202,10 @@ def test_a_single_motif_job_is_knitted_with_a_warning(ws: Path) -> None:
     path = manifest(ws, job(design=design))
     warnings = [p for p in validate_manifest(path) if p.field == "design" and "knitted" in p.message]
     assert len(warnings) == 1 and warnings[0].job == "j" and warnings[0].file == str(path)
+    assert "motif.png" in warnings[0].message and "crop_to_repeat" in warnings[0].message
     spec = load_one(path)
-    assert spec.tile is None and spec.settings.crop_to_repeat is False
+    assert isinstance(spec.tile, ClothCrop) and (spec.width, spec.height) == (240, 200)
+    assert spec.tile.record()["lattice"] is None
 
 
 def test_a_seamless_design_is_untouched_and_keeps_its_key(ws: Path) -> None:

@@ -18,6 +18,7 @@ from pipeline.manifest.context import _Context
 from pipeline.manifest.images import load_rgb
 from pipeline.manifest.problems import _BAD, _Where
 from pipeline.manifest.specs import DEFAULT_REPEAT
+from pipeline.repeat.extract import TileFinding
 from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.tile_choice import TileChoice, choose_tile
 from pipeline.settings import Settings
@@ -52,7 +53,7 @@ def _report(where: _Where, design: Path, choice: TileChoice, settings: Settings)
         where.error("design", f"crop_to_repeat = {_shown(settings.crop_to_repeat)}: {design.name}: {choice.error}")
         return _BAD
     if choice.warning:
-        field_name = "repeat" if choice.finding is not None else "design"
+        field_name = "repeat" if isinstance(choice.finding, TileFinding) else "design"
         where.warning(field_name, f"crop_to_repeat = {_shown(settings.crop_to_repeat)}: {design.name}: {choice.warning}")
     if choice.finding is None:
         return settings.model_copy(update={"crop_to_repeat": False}), choice.repeat, None

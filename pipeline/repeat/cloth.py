@@ -32,6 +32,8 @@ _DETAIL_FRACTION = 0.3
 _KEEP_FRACTION = 0.5
 #: A pixel repeats when its lattice mismatch is below this multiple of the cloth's median mismatch.
 _MISMATCH_FACTOR = 2.5
+#: A photo edge is plain when its pixels lie within this many levels of its median colour.
+_PLAIN_LEVELS = 6.0
 #: Light changes smaller than this (peak to peak, relative) are left alone.
 _FLAT_ENOUGH = 0.01
 
@@ -94,12 +96,36 @@ def detail(gray: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(np.hypot(ndimage.sobel(gray, 0), ndimage.sobel(gray, 1)), sigma)
 
 
-def textured_box(gray: np.ndarray) -> Box:
-    """The photo without the plain rows and columns at its edges (mount, scanner bed, plain selvedge)."""
+def mount(rgb: np.ndarray) -> np.ndarray:
+    """Pixels of the colour of a plain photo edge: for each side whose outermost rows (or columns) are one
+    plain colour, the pixels within a few levels of it.
+
+    The smoothed detail of :func:`detail` spills a few pixels from the cloth's edge onto the mount;
+    the mount's colour does not. (Cloth of the mount's colour counts too, but a row is only trimmed
+    when most of it qualifies.)
+    """
+    rgb = np.asarray(rgb, dtype=np.float64)[..., :3]
+    found = np.zeros(rgb.shape[:2], dtype=bool)
+    for edge in (rgb[:2], rgb[-2:], rgb[:, :2], rgb[:, -2:]):
+        pixels = edge.reshape(-1, 3)
+        colour = np.median(pixels, axis=0)
+        if float(np.median(np.abs(pixels - colour).max(axis=1))) > _PLAIN_LEVELS:
+            continue  # the cloth reaches this edge of the photo
+        found |= np.abs(rgb - colour).max(axis=-1) <= 2 * _PLAIN_LEVELS
+    return found
+
+
+def textured_box(gray: np.ndarray, rgb: np.ndarray | None = None) -> Box:
+    """The photo without the plain rows and columns at its edges (mount, scanner bed, plain selvedge).
+
+    With ``rgb``, pixels of a plain edge's colour (:func:`mount`) never count as cloth.
+    """
     height, width = gray.shape
     energy = detail(gray)
     centre = energy[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4]
     good = energy > _DETAIL_FRACTION * float(np.median(centre))
+    if rgb is not None:
+        good &= ~mount(rgb)
     box = Box(0, 0, width, height)
     for _ in range(3):  # trimming one side can make another side's edge row qualify
         trimmed = _trim(good, box)

@@ -70,7 +70,8 @@ class TileFinding:
     recipe: TileRecipe
     reading: LatticeReading  # in photo pixels
     found: TileForm  # the lattice's own type and tile (may differ from the recipe's, if one was asked for)
-    cloth: Box  # photo pixels
+    cloth: Box  # photo pixels: the cloth that repeats under the lattice
+    textured: Box  # the cloth by texture alone (what a fallback keeps when the lattice is doubted)
     confidence: float  # the lattice's correlation at its points over the cloth, 0..1
     seam: float  # the cut tile's repeat seam ratio
     frame: float  # the cut tile's frame metric
@@ -104,7 +105,7 @@ class NoRepeat:
     """The photo shows no repeat to cut (a single motif, under 1.5 repeats, no vertical lattice vector)."""
 
     reason: str
-    cloth: Box
+    cloth: Box  # the cloth by texture alone (mount and plain selvedge gone), photo pixels
 
 
 def tile_axes(rotation_deg: float) -> tuple[Vector, Vector]:
@@ -143,7 +144,7 @@ def _cut(photo: np.ndarray, recipe: TileRecipe, scale: float, order: int) -> np.
     return np.clip(np.round(np.stack(channels, axis=-1) * gain[..., None]), 0, 255).astype(np.uint8)
 
 
-def _resized(photo: np.ndarray, scale: float) -> np.ndarray:
+def resized(photo: np.ndarray, scale: float) -> np.ndarray:
     """The photo ``scale`` times its size (area averaging); itself at scale 1."""
     if scale >= 1.0:
         return photo
@@ -162,31 +163,31 @@ def search_tile(photo: np.ndarray, repeat: Repeat | str | None = None) -> TileFi
     photo = np.asarray(photo)[..., :3]
     height, width = photo.shape[:2]
     scale = min(1.0, ANALYSIS_SIDE / max(height, width))
-    small = _resized(photo, scale)
+    small = resized(photo, scale)
     gray = luma(small)
-    box = textured_box(gray)
+    box = textured = textured_box(gray, small)
     signal = high_pass(gray, max(4.0, min(box.width, box.height) / 10))
     lattice = find_lattice(signal[box.slices()])
     if lattice is None:
-        return NoRepeat("no repeat found: the cloth does not correlate with itself at any shift", box.scaled(1 / scale))
+        return NoRepeat("no repeat found: the cloth does not correlate with itself at any shift", textured.scaled(1 / scale))
     trimmed, repeats = repeating_box(signal, lattice, box)
     if trimmed.width * trimmed.height < 0.97 * box.width * box.height:
         lattice = find_lattice(signal[trimmed.slices()]) or lattice  # without the selvedge the lattice reads better
         box = trimmed
     reading = read_lattice(lattice)
     if reading is None:
-        return NoRepeat("no repeat found: the lattice has no vertical vector within 12 degrees", box.scaled(1 / scale))
+        return NoRepeat("no repeat found: the lattice has no vertical vector within 12 degrees", textured.scaled(1 / scale))
     found = reading.best
     form = found if repeat is None else reading.form(as_repeat(repeat))
     if form is None:
-        return NoRepeat(f"the cloth's lattice has no {as_repeat(repeat).value} tile in range", box.scaled(1 / scale))
+        return NoRepeat(f"the cloth's lattice has no {as_repeat(repeat).value} tile in range", textured.scaled(1 / scale))
     light = illumination(gray, box, (reading.column_width, reading.column_height))
     recipe = _least_seam(small, box, repeats, reading, form, light)
     if recipe is None:
         return NoRepeat(
-            f"less than one whole repeat of clean cloth: a {form.width / scale:.0f} x {form.height / scale:.0f} px "
+            f"no repeat to cut: less than one whole repeat of clean cloth: a {form.width / scale:.0f} x {form.height / scale:.0f} px "
             f"tile does not fit in the {box.width / scale:.0f} x {box.height / scale:.0f} px of cloth",
-            box.scaled(1 / scale),
+            textured.scaled(1 / scale),
         )
     full = _at_scale(recipe, 1 / scale)
     tile = cut_tile(photo, full)
@@ -195,13 +196,14 @@ def search_tile(photo: np.ndarray, repeat: Repeat | str | None = None) -> TileFi
         reading=_reading_at_scale(reading, 1 / scale),
         found=TileForm(found.repeat, found.width / scale, found.height / scale),
         cloth=box.scaled(1 / scale),
+        textured=textured.scaled(1 / scale),
         confidence=reading.lattice.score,
         seam=float(repeat_seam_ratio(tile, full.repeat)),
         frame=float(frame_ratio(tile, full.repeat)),
     )
 
 
-def _tile_size(repeat: Repeat, period: tuple[float, float]) -> tuple[int, int]:
+def tile_size(repeat: Repeat, period: tuple[float, float]) -> tuple[int, int]:
     """Whole pixels for one period, even where the repeat needs it."""
     return even_size(repeat, max(2, round(period[0])), max(2, round(period[1])))
 
@@ -210,7 +212,7 @@ def _at_scale(recipe: TileRecipe, factor: float) -> TileRecipe:
     """The same tile in a photo ``factor`` times larger (the light is in normalised coordinates)."""
     period = (recipe.period[0] * factor, recipe.period[1] * factor)
     origin = (recipe.origin[0] * factor, recipe.origin[1] * factor)
-    return TileRecipe(recipe.repeat, origin, recipe.rotation_deg, period, _tile_size(recipe.repeat, period), recipe.light)
+    return TileRecipe(recipe.repeat, origin, recipe.rotation_deg, period, tile_size(recipe.repeat, period), recipe.light)
 
 
 def _reading_at_scale(reading: LatticeReading, factor: float) -> LatticeReading:
@@ -248,7 +250,7 @@ def _least_seam(
     to the origin nearest the cloth's centre (best lit, least distorted).
     """
     period = (form.width, form.height)
-    size = _tile_size(form.repeat, period)
+    size = tile_size(form.repeat, period)
     (ux, uy), (wx, wy) = tile_axes(reading.rotation_deg)
     centre = ((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
     # the cell whose tile is centred on the cloth, then a grid of origins across one cell around it

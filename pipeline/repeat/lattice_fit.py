@@ -31,6 +31,8 @@ Vector = tuple[float, float]  # (x, y) in pixels, y down
 NO_REPEAT_BELOW = 0.25
 #: How far (degrees) from the axes a lattice vector may lie and still be read as vertical/horizontal.
 _AXIS_TOLERANCE_DEG = 12.0
+#: Pairs scoring at least this fraction of the best compete on cell size (the smallest wins).
+_NEAR_BEST = 0.8
 #: Integer combinations searched when reducing and describing a lattice.
 _REACH = 6
 #: Relative tolerance for "this vector is a lattice vector" (fraction of the shorter basis vector).
@@ -221,9 +223,10 @@ def find_lattice(signal: np.ndarray, mask: np.ndarray | None = None) -> Lattice 
 
     Candidates are pairs of the strongest peaks; a pair is scored by the mean correlation at
     every lattice point it generates within range, so a pair that misses the true lattice (a
-    sub-lattice: some of its points fall between repeats) scores low. Of the pairs within 10 %
-    of the best score the one with the smallest cell wins (a super-lattice scores as well but is
-    bigger). The winner is refined by least squares over every lattice point in range.
+    sub-lattice: some of its points fall between repeats) scores low. Of the pairs within 20 %
+    of the best score the one with the smallest cell wins: a super-lattice has fewer points in
+    range and can score higher (the demo's Snakeshead: 0.53 for a two-column cell, 0.46 for the
+    true one), a sub-lattice scores far lower. The winner is refined by least squares over every lattice point in range.
     """
     r = autocorrelation(signal, mask)
     peaks = _candidate_peaks(r, _central_lobe(r))
@@ -241,7 +244,7 @@ def find_lattice(signal: np.ndarray, mask: np.ndarray | None = None) -> Lattice 
     best = max(score for score, *_ in pairs)
     if best < NO_REPEAT_BELOW:
         return None
-    _, _, a, b = min((p for p in pairs if p[0] >= 0.9 * best), key=lambda p: (round(p[1], 3), -p[0]))
+    _, _, a, b = min((p for p in pairs if p[0] >= _NEAR_BEST * best), key=lambda p: (round(p[1], 3), -p[0]))
     a, b = _refine(r, *_reduce(a, b))
     score, _ = _lattice_score(r, a, b)
     return Lattice(a, b, score)
@@ -284,7 +287,8 @@ def _rotate(v: Vector, theta: float) -> Vector:
 
 
 def read_lattice(lattice: Lattice) -> LatticeReading | None:
-    """Rotation, drop fraction and the tile of each repeat type; ``None`` without a vertical lattice vector."""
+    """Rotation, drop fraction and the tile of each repeat type; ``None`` without a vertical lattice vector
+    (or when no lattice vector lies one column across, or no repeat type's tile is in range)."""
     vertical = _axis_vector(lattice, vertical=True)
     horizontal = _axis_vector(lattice, vertical=False)
     if vertical is None:
@@ -298,9 +302,14 @@ def read_lattice(lattice: Lattice) -> LatticeReading | None:
     points = [_rotate(p, theta) for _, _, p in lattice.points()]
     height = _norm(vertical)
     width = lattice.area / height
-    column = min((p for p in points if abs(p[0] - width) < _MEMBER_TOLERANCE * height), key=lambda p: abs(p[1]))
+    columns = [p for p in points if abs(p[0] - width) < _MEMBER_TOLERANCE * height]
+    if not columns:  # the two vectors do not make a lattice with whole columns: not a repeat
+        return None
+    column = min(columns, key=lambda p: abs(p[1]))
     drop = (column[1] / height) % 1.0
     forms = _tile_forms(points, lattice.area, min(_norm(lattice.a), _norm(lattice.b)))
+    if not forms:
+        return None
     return LatticeReading(lattice, math.degrees(theta), width, height, drop if drop < 0.995 else 0.0, forms)
 
 
@@ -312,19 +321,20 @@ def _tile_forms(points: list[Vector], area: float, shortest: float) -> tuple[Til
     forms: list[TileForm] = []
     if horizontals and verticals:
         forms.append(TileForm(Repeat.BLOCK, horizontals[0], verticals[0]))
+    # (tile, length of the lattice vector that makes the drop): the shortest such vector is the most exact one
     drops = [
-        TileForm(Repeat.HALF_DROP, p[0], h)
+        (TileForm(Repeat.HALF_DROP, p[0], h), _norm(p))
         for h in verticals
         for p in points
         if p[0] > tol and abs(((p[1] / h) % 1.0) - 0.5) * h < tol
     ]
     bricks = [
-        TileForm(Repeat.BRICK, w, p[1])
+        (TileForm(Repeat.BRICK, w, p[1]), _norm(p))
         for w in horizontals
         for p in points
         if p[1] > tol and abs(((p[0] / w) % 1.0) - 0.5) * w < tol
     ]
     for candidates in (drops, bricks):
         if candidates:
-            forms.append(min(candidates, key=lambda f: (round(f.area / area, 2), f.width + f.height)))
+            forms.append(min(candidates, key=lambda c: (round(c[0].area / area, 1), c[1]))[0])
     return tuple(forms)

@@ -8,13 +8,15 @@ One decision, made in one place for the manifest (``weft plan``/``run``/``valida
   as it is; any other is searched for a tile (:func:`pipeline.repeat.extract.search_tile`).
 * ``true``: every design is searched.
 
-A search that finds **no repeat** (a single motif, under 1.5 repeats of cloth) falls back to the
-old behaviour with a warning: the whole design is knitted. A search that finds a lattice it
+A search that finds **no repeat** (a single motif, under 1.5 repeats of cloth) falls back to
+knitting, with a warning: the cloth without its mount (one period long along an axis that does
+repeat, :mod:`pipeline.repeat.cloth_crop`), or the whole design where that is nearly all of it. A search that finds a lattice it
 does not trust (confidence under :data:`~pipeline.repeat.extract.MIN_CONFIDENCE`), or whose
-tile would show a frame (:data:`~pipeline.repeat.seams.FRAME_VISIBLE_ABOVE`), never prints
-that tile: under ``true`` (a tile was asked for) the job **fails** with the reason; under
-``"auto"`` (the default, which also meets designs nobody photographed, such as gradients whose
-ramps correlate) the design is knitted whole, as before ``"auto"`` existed, with a warning.
+tile would show a frame (:data:`~pipeline.repeat.seams.FRAME_VISIBLE_ABOVE`) or a plainly
+visible seam (:data:`~pipeline.repeat.seams.VISIBLE_ABOVE`), never prints that tile: under
+``true`` (a tile was asked for) the job **fails** with the reason; under ``"auto"`` (the
+default, which also meets designs nobody photographed, such as gradients whose ramps
+correlate) it is knitted as a design without repeat is, with a warning.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ import numpy as np
 from PIL import Image
 
 from pipeline.repeat.analysis import design_seam_ratio
-from pipeline.repeat.extract import MIN_CONFIDENCE, NoRepeat, TileFinding, search_tile
+from pipeline.repeat.cloth import Box
+from pipeline.repeat.cloth_crop import ClothCrop, cloth_crop
+from pipeline.repeat import extract
+from pipeline.repeat.extract import NoRepeat, TileFinding, search_tile
 from pipeline.repeat.lattice import Repeat, fit_to_repeat
-from pipeline.repeat.seams import FRAME_VISIBLE_ABOVE, KNIT_ABOVE, frame_ratio
+from pipeline.repeat.seams import FRAME_VISIBLE_ABOVE, KNIT_ABOVE, VISIBLE_ABOVE, frame_ratio
 
 #: Long side (px) of the copy on which "already seamless" is judged (as the engine's knitting probe).
 _PROBE_SIDE = 256
@@ -39,7 +44,7 @@ _SAME_CELL = 1.05
 class TileChoice:
     """The outcome for one design: a tile to cut (or none), the repeat to use, and what to tell the user."""
 
-    finding: TileFinding | None  # None: the design is used as it is
+    finding: TileFinding | ClothCrop | None  # None: the design is used as it is
     repeat: Repeat  # the job's repeat: the manifest's, else the lattice's, else the default
     warning: str | None = None
     error: str | None = None
@@ -69,7 +74,7 @@ def choose_tile(
         return TileChoice(None, used)
     finding = search_tile(design, repeat)
     if isinstance(finding, NoRepeat):
-        return TileChoice(None, used, warning=f"{finding.reason}; the whole design is used and knitted instead")
+        return _knitted(design, used, finding.cloth, finding.reason)
     found = finding.found
     summary = (
         f"{found.repeat.value} lattice {found.width:.1f} x {found.height:.1f} px "
@@ -77,19 +82,21 @@ def choose_tile(
     )
     doubt = None
     if not finding.trusted:
-        doubt = f"found a {summary} but its confidence {finding.confidence:.2f} is below {MIN_CONFIDENCE}"
+        doubt = f"found a {summary} but its confidence {finding.confidence:.2f} is below {extract.MIN_CONFIDENCE}"
     elif finding.frame >= FRAME_VISIBLE_ABOVE:
         doubt = (
             f"found a {summary}, but the tile cut from it shows a frame "
             f"(frame metric {finding.frame:.2f} >= {FRAME_VISIBLE_ABOVE})"
         )
+    elif finding.seam > VISIBLE_ABOVE:
+        doubt = f"found a {summary}, but the tile cut from it has a visible seam ({finding.seam:.2f} > {VISIBLE_ABOVE})"
     if doubt and mode is True:
         return TileChoice(
             None, used, error=f"{doubt}: the tile would not be exact; crop the design to one repeat by hand, or set "
             'crop_to_repeat = "auto" or false to knit the whole design',
         )  # fmt: skip
     if doubt:
-        return TileChoice(None, used, warning=f"{doubt}: no tile is cut; the whole design is used and knitted instead")
+        return _knitted(design, used, finding.textured, f"{doubt}: no tile is cut")
     warning = None
     cut = finding.recipe
     if repeat is not None and finding.recipe.period[0] * finding.recipe.period[1] > _SAME_CELL * found.area:
@@ -99,3 +106,11 @@ def choose_tile(
             "lattice's own type"
         )
     return TileChoice(finding, cut.repeat, warning=warning)
+
+
+def _knitted(design: np.ndarray, repeat: Repeat, cloth: Box, reason: str) -> TileChoice:
+    """No tile to cut: the cloth without its mount is knitted (or the whole design, where that is nearly all)."""
+    crop = cloth_crop(design, cloth, repeat, reason)
+    if crop is None:
+        return TileChoice(None, repeat, warning=f"{reason}; the whole design is used and knitted instead")
+    return TileChoice(crop, repeat, warning=f"{reason}; {crop.describe()} is used and knitted instead")
