@@ -22,6 +22,10 @@ from pipeline.repeat.cloth import NO_LIGHT_CORRECTION, Box
 from pipeline.repeat.extract import ANALYSIS_SIDE, TileRecipe, resized, tile_size
 from pipeline.repeat.lattice import Repeat
 
+#: An edge line is a strip (selvedge, label) when its mean colour lies this many median deviations out.
+_STRIP_DEVIATIONS = 4.0
+#: At most this fraction of the cloth is trimmed as strips from each side.
+_STRIP_AT_MOST = 0.1
 #: A crop that keeps this much of the photo's area or more changes nothing worth changing the job for.
 _KEEP_AS_IS = 0.97
 
@@ -64,6 +68,10 @@ def cloth_crop(photo: np.ndarray, cloth: Box, repeat: Repeat, reason: str) -> Cl
     if (px is None) == (py is None):
         # both axes "periodic" without a 2-D lattice is no repeat (ramps correlate at every lag); neither is none
         px = py = None
+    if px is None:
+        cloth = _without_strips(photo, cloth, axis=1)
+    if py is None:
+        cloth = _without_strips(photo, cloth, axis=0)
     span = (px or cloth.width, py or cloth.height)
     if span[0] * span[1] >= _KEEP_AS_IS * width * height:
         return None
@@ -74,3 +82,24 @@ def cloth_crop(photo: np.ndarray, cloth: Box, repeat: Repeat, reason: str) -> Cl
     origin = (origin[0] if px else float(round(origin[0])), origin[1] if py else float(round(origin[1])))
     recipe = TileRecipe(repeat, origin, 0.0, span, size, NO_LIGHT_CORRECTION)
     return ClothCrop(recipe, cloth, (px, py), reason)
+
+
+def _without_strips(photo: np.ndarray, cloth: Box, axis: int) -> Box:
+    """``cloth`` without edge strips (along ``axis``: 1 columns, 0 rows) whose mean colour stands out.
+
+    A selvedge with the maker's name printed on it has detail, so the texture test keeps it; its
+    colour, averaged along its length, is unlike any line of the design. Lines whose mean colour
+    is more than 4 median deviations from the cloth's are trimmed from each edge, at most 10 %.
+    """
+    rows, cols = cloth.slices()
+    region = np.asarray(photo, dtype=np.float64)[rows, cols, :3]
+    means = region.mean(axis=1 - axis)  # one mean colour per column (axis 1) or row (axis 0)
+    centre = np.median(means, axis=0)
+    distance = np.abs(means - centre).max(axis=1)
+    odd = distance > _STRIP_DEVIATIONS * max(float(np.median(distance)), 1.0)
+    limit = int(_STRIP_AT_MOST * len(odd))
+    start = next((i for i in range(limit) if not odd[i]), limit)
+    stop = next((i for i in range(limit) if not odd[len(odd) - 1 - i]), limit)
+    if axis == 1:
+        return Box(cols.start + start, cloth.y0, cols.stop - stop, cloth.y1)
+    return Box(cloth.x0, rows.start + start, cloth.x1, rows.stop - stop)

@@ -1,7 +1,8 @@
 """The lattice drawn on the photo, so that a person can check what the search found.
 
 Yellow: the cloth (mount and selvedge outside it). Cyan: the tile's copies across the cloth
-under its repeat type (a half-drop's columns visibly drop). Red: the tile that was cut.
+under its repeat type (a half-drop's columns visibly drop). Red: the tile that was cut (for a
+:class:`~pipeline.repeat.cloth_crop.ClothCrop`, the cloth that is knitted).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pipeline.repeat.cloth_crop import ClothCrop
 from pipeline.repeat.extract import TileFinding, tile_axes, tile_corners
 from pipeline.repeat.lattice import lattice_translations
 
@@ -18,7 +20,7 @@ from pipeline.repeat.lattice import lattice_translations
 OVERLAY_SIDE = 1024
 
 
-def draw_overlay(photo: np.ndarray, finding: TileFinding) -> np.ndarray:
+def draw_overlay(photo: np.ndarray, finding: TileFinding | ClothCrop) -> np.ndarray:
     """The photo (at most :data:`OVERLAY_SIDE` px long) with the cloth, the lattice and the cut tile drawn on."""
     height, width = photo.shape[:2]
     scale = min(1.0, OVERLAY_SIDE / max(height, width))
