@@ -261,3 +261,19 @@ def test_the_shared_photographs_give_trusted_frameless_tiles(shared_data: Path) 
         assert finding.seam <= 1.5, (path.name, finding.seam)
         assert math.isfinite(finding.reading.rotation_deg)
     assert found >= 5
+
+
+def test_provenance_records_what_the_search_found(ws: Path, half_drop_photo: np.ndarray, tmp_path: Path) -> None:
+    from pipeline.run.cluster import ClusterInfo
+    from pipeline.run.plan import make_plan
+    from pipeline.run.provenance import job_provenance
+
+    design = _write(ws, "photo.png", half_drop_photo)
+    plan = make_plan(manifest(ws, job(design=design) + job(job_id="k", design="designs/rose.png")), store=tmp_path / "s")
+    info = ClusterInfo(dashboard=None, workers=1, gpu=False, device="cpu", threads=1, description="test")
+    records = {j.id: job_provenance(j, info, plan)["design_tile"] for j in plan.jobs}
+    found = records["j"]
+    assert found["lattice"]["type"] == "half-drop" and found["lattice"]["drop_fraction"] == pytest.approx(0.5, abs=0.02)
+    assert abs(found["rotation_deg"] - ROTATION) < 0.3 and found["recipe"]["size"] == [72, 60]
+    assert found["confidence"] >= extract.MIN_CONFIDENCE and len(found["cloth"]) == 4
+    assert records["k"] is None  # a design without a repeat and without a mount is used as it is
