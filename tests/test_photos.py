@@ -7,6 +7,7 @@ selvedge. What the search must find is known exactly.
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from rich.console import Console
 from typer.testing import CliRunner
 
 from helpers_manifest import job, load_one, manifest, only_error
@@ -217,11 +219,13 @@ def test_a_seamless_design_is_untouched_and_keeps_its_key(ws: Path) -> None:
 
 
 def test_the_tile_is_part_of_the_job_key(ws: Path, half_drop_photo: np.ndarray) -> None:
+    """Same design bytes, same settings: a different cut (or none) is a different job."""
     design = _write(ws, "photo.png", half_drop_photo)
     cut = load_one(manifest(ws, job("size = [72, 60]", design=design)))
-    whole = load_one(manifest(ws, job('size = [72, 60]\nrepeat = "half-drop"\ncrop_to_repeat = false', design=design), name="o.toml"))
-    assert (cut.width, cut.height, cut.repeat) == (whole.width, whole.height, whole.repeat)
-    assert job_key(cut, "d", ("s",), "w") != job_key(whole, "d", ("s",), "w")
+    recipe = cut.tile.recipe
+    moved = replace(cut.tile, recipe=replace(recipe, origin=(recipe.origin[0] + 1, recipe.origin[1])))
+    keys = {job_key(spec, "d", ("s",), "w") for spec in (cut, replace(cut, tile=None), replace(cut, tile=moved))}
+    assert len(keys) == 3
 
 
 def test_inspect_extract_writes_the_tile_and_the_overlay(tmp_path: Path, half_drop_photo: np.ndarray) -> None:
@@ -277,3 +281,32 @@ def test_provenance_records_what_the_search_found(ws: Path, half_drop_photo: np.
     assert abs(found["rotation_deg"] - ROTATION) < 0.3 and found["recipe"]["size"] == [72, 60]
     assert found["confidence"] >= extract.MIN_CONFIDENCE and len(found["cloth"]) == 4
     assert records["k"] is None  # a design without a repeat and without a mount is used as it is
+
+
+def test_workers_cut_the_tile_the_manifest_found(tmp_path: Path, half_drop_photo: np.ndarray) -> None:
+    """The recipe travels in the JobContext; a worker cuts exactly the tile (no search, same bytes)."""
+    from pipeline.run.tasks import JobContext, design_rgb
+    from pipeline.settings import Settings
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(half_drop_photo).save(path)
+    finding = search_tile(half_drop_photo)
+    ctx = JobContext(
+        store_path=str(tmp_path / "s"), job_id="j", repeat=Repeat.HALF_DROP, width=72, height=60, seed=0,
+        settings=Settings(), design_path=str(path), design_sha256="x", style_weights=(1.0,),
+        max_input_pixels=10**8, device="cpu", threads=1, design_tile=finding.recipe,
+    )  # fmt: skip
+    assert design_rgb(ctx).tobytes() == cut_tile(half_drop_photo, finding.recipe).tobytes()
+
+
+def test_stylize_applies_crop_to_repeat_and_refuses_an_untrusted_lattice(half_drop_photo, monkeypatch) -> None:
+    from pipeline.errors import WeftError
+    from pipeline.settings import Settings
+    from pipeline.stylize_cli import _design_for_stylize
+
+    quiet = Console(file=io.StringIO())
+    tile = _design_for_stylize(half_drop_photo, Repeat.HALF_DROP, Settings(), quiet)
+    assert tile.shape == (60, 72, 3)
+    monkeypatch.setattr(extract, "MIN_CONFIDENCE", 1.01)
+    with pytest.raises(WeftError, match="confidence"):
+        _design_for_stylize(half_drop_photo, Repeat.HALF_DROP, Settings(crop_to_repeat=True), quiet)
