@@ -27,9 +27,9 @@ from pipeline.settings import Settings
 def _design_tile(ctx: _Context, where: _Where, design: Path, repeat: Repeat | None, settings: Settings) -> Any:
     """(settings, repeat, finding or None) for the job, or :data:`_BAD` after reporting.
 
-    When the design is used as it is, ``crop_to_repeat`` is resolved to ``false`` in the job's
-    settings: the job is then exactly the job it was before ``"auto"`` existed (same pixels,
-    same key).
+    The settings stay as the layers resolved them; a design used as it is (finding ``None``) is
+    keyed as ``crop_to_repeat = false`` (:func:`pipeline.run.plan.job_key`), so its job is the
+    job it was before ``"auto"`` existed: same pixels, same key.
     """
     mode = settings.crop_to_repeat
     if mode is False or not ctx.check_images:  # without image checks no pixel is read: the setting stays as written
@@ -55,8 +55,6 @@ def _report(where: _Where, design: Path, choice: TileChoice, settings: Settings)
     if choice.warning:
         field_name = "repeat" if isinstance(choice.finding, TileFinding) else "design"
         where.warning(field_name, f"crop_to_repeat = {_shown(settings.crop_to_repeat)}: {design.name}: {choice.warning}")
-    if choice.finding is None:
-        return settings.model_copy(update={"crop_to_repeat": False}), choice.repeat, None
     return settings, choice.repeat, choice.finding
 
 

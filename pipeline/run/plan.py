@@ -195,6 +195,18 @@ def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int
 # --- keys ------------------------------------------------------------------------------------
 
 
+def keyed_settings(spec: JobSpec) -> Settings:
+    """The settings as they decide the pixels: ``crop_to_repeat`` is what it did, not what was asked.
+
+    A design that ``crop_to_repeat`` left as it is ("auto" on a seamless design, or no repeat
+    found and nothing to cut) gives the pixels of ``false``, so it is keyed as ``false``: keys of
+    jobs from before the setting existed do not change. A cut adds its recipe to the key instead.
+    """
+    if spec.tile is None and spec.settings.crop_to_repeat is not False:
+        return spec.settings.model_copy(update={"crop_to_repeat": False})
+    return spec.settings
+
+
 def job_key(spec: JobSpec, design_sha: str, style_shas: tuple[str, ...], weights_sha: str) -> str:
     """sha256 of everything that decides the job's pixels (and nothing that does not, like dpi)."""
     material = {
@@ -204,7 +216,7 @@ def job_key(spec: JobSpec, design_sha: str, style_shas: tuple[str, ...], weights
         "repeat": spec.repeat.value,
         "size": [spec.width, spec.height],
         "seed": spec.seed,
-        "settings": spec.settings.digest(),
+        "settings": keyed_settings(spec).digest(),
         "weights": weights_sha,
     }
     if spec.tile is not None:  # a tile cut from a photo (crop_to_repeat): where it lies decides the pixels
