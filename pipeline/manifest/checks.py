@@ -71,6 +71,8 @@ def _inspect_images(manifest: Manifest, job_places: Mapping[str, _Where], style_
         if isinstance(design, ImageError):
             where.error("design", _file_problem(job.entry.get("design", job.design), design.reason))
             continue
+        if job.tile is not None:
+            continue  # crop_to_repeat cut this job's design and already said what it found (manifest/photos.py)
         ratio = _seam_ratio(design, job)
         if ratio > WARN_ABOVE:
             where.warning(

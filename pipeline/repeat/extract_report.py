@@ -29,7 +29,7 @@ def write_extraction(photo: np.ndarray, repeat: Repeat | None, tile_path: Path, 
     """Search the photo, write the tile and its overlay, print the finding; no repeat is an error."""
     finding = search_tile(photo, repeat)
     if isinstance(finding, NoRepeat):
-        raise WeftError(f"--extract: {finding.reason}; nothing written (a run knits the whole design instead)")
+        raise WeftError(f"--extract: {finding.reason}; nothing written (a run knits the design instead, without its mount: docs/photographs.md)")
     tile_path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(cut_tile(photo, finding.recipe)).save(tile_path)
     Image.fromarray(draw_overlay(photo, finding)).save(overlay_path(tile_path))
