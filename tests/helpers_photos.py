@@ -28,10 +28,14 @@ class ClothDesign:
     height: int
     blobs: np.ndarray
     ground: tuple[int, int, int] = (40, 60, 110)
+    drop: float | None = None  # a fractional drop (1/3: each column drops by H/3), overriding ``repeat``
 
     def reduce(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Plane points into the tile [0, W) x [0, H) under the lattice (float ``source_coords``)."""
         w, h = self.width, self.height
+        if self.drop is not None:
+            column = np.floor(x / w)
+            return x - column * w, np.mod(y - column * h * self.drop, h)
         if self.repeat is Repeat.HALF_DROP:
             column = np.floor(x / w)
             return x - column * w, np.mod(y - column * h / 2, h)
@@ -44,7 +48,10 @@ class ClothDesign:
         """RGB float of the design at plane points ``x``, ``y`` (pixel centres)."""
         tx, ty = self.reduce(x, y)
         out = np.zeros((*x.shape, 3)) + np.array(self.ground, dtype=np.float64)
-        shifts = [(dx, dy) for dy, dx in lattice_translations(self.repeat, self.width, self.height)]
+        if self.drop is not None:
+            shifts = [(c * self.width, c * self.height * self.drop + r * self.height) for c in (-1, 0, 1) for r in (-2, -1, 0, 1)]
+        else:
+            shifts = [(dx, dy) for dy, dx in lattice_translations(self.repeat, self.width, self.height)]
         for bx, by, rx, ry, angle, *colour in self.blobs:
             c, s = math.cos(angle), math.sin(angle)
             weight = np.zeros(x.shape)

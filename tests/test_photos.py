@@ -96,6 +96,19 @@ def test_a_rotation_the_other_way_is_measured_too() -> None:
     assert abs(finding.reading.rotation_deg + 2.5) < 0.3
 
 
+def test_a_third_drop_is_measured_and_mapped_to_a_type_that_exists() -> None:
+    """Each column drops by H/3: no such repeat type here, so the drop is reported as measured and
+    the tile is the smallest existing one that holds it (block, three columns wide), still exact."""
+    design = replace(cloth_design(Repeat.BLOCK, width=40, height=60, seed=6, blobs=10), drop=1 / 3)
+    photo = photograph(design, repeats=(7.3, 4.2), rotation_deg=1.0, mount=16)
+    finding = search_tile(photo)
+    assert finding.reading.drop_fraction == pytest.approx(1 / 3, abs=0.01)
+    assert finding.found.repeat is Repeat.BLOCK
+    assert (finding.found.width, finding.found.height) == (pytest.approx(120, rel=0.01), pytest.approx(60, rel=0.01))
+    tile = cut_tile(photo, finding.recipe)
+    assert repeat_seam_ratio(tile, Repeat.BLOCK) <= SEAMLESS and frame_ratio(tile, Repeat.BLOCK) < FRAME_VISIBLE_ABOVE
+
+
 def test_the_frame_metric_sees_a_strip_of_mount() -> None:
     tile = cloth_design(Repeat.BLOCK).tile()
     framed = np.pad(tile, ((4, 4), (4, 4), (0, 0)), constant_values=128)
