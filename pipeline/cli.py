@@ -276,12 +276,19 @@ def inspect(
     repeat: Annotated[
         Optional[RepeatOpt], typer.Option("--repeat", help="Only this repeat type (default: all three).")
     ] = None,
+    extract: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--extract", help="Cut one repeat tile out of the photographed DESIGN into this PNG, and draw the "
+            "lattice on the photo beside it (TILE.overlay.png).",
+        ),
+    ] = None,
 ) -> None:
     """Is DESIGN seamless? Seam ratio under each repeat type and its detected repeat period."""
     from pipeline.repeat.analysis import inspect_command
 
     try:
-        inspect_command(design, repeat=repeat.value if repeat else None, console=out)
+        inspect_command(design, repeat=repeat.value if repeat else None, console=out, extract=extract)
     except WeftError as error:
         _fail(error)
 

@@ -80,7 +80,11 @@ class Settings(BaseModel):
         1.0, ge=0, le=1, description="Content-loss weight at the seam relative to inside (0 fades the content out "
         "over the seam band). 1 measured best with knitting and bf16: see docs/benchmarks.md.",
     )
-    crop_to_repeat: bool = Field(False, description="Crop the design to one detected repeat before stylizing.")
+    crop_to_repeat: bool | Literal["auto"] = Field(
+        "auto", description="Cut one exact repeat tile out of a photographed design (find the cloth, its lattice, "
+        "rotation and light): 'auto' only when the design is not seamless as it is, true always, false never. "
+        "See docs/photographs.md.",
+    )
 
     # --- tiling ---------------------------------------------------------------------------
     tile_size: int = Field(512, ge=64, le=4096, description="Tile core size (px) of the refinement passes.")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipeline.errors import ConfigError, WeftError
@@ -73,7 +74,6 @@ def stylize_command(
 
     from pipeline.repeat.seams import repeat_seam_ratio
     from pipeline.engine.device import effective_precision, resolve_device
-    from pipeline.engine.whole import prepare_design
 
     repeat_type = as_repeat(repeat)
     grid = parse_grid(preview) if preview is not None else None
@@ -83,7 +83,7 @@ def stylize_command(
     except ValidationError as error:
         details = "; ".join(f"{field}: {message}" for field, message in describe_validation_error(error))
         raise ConfigError(f"invalid settings: {details}") from None
-    design_rgb = prepare_design(load_rgb(design), repeat_type, settings)
+    design_rgb = _design_for_stylize(load_rgb(design), repeat_type, settings, console)
     style_rgbs = [(load_rgb(path), 1.0) for path in styles]
     width, height = parse_size(size, design_rgb.shape[:2])
     width, height = _fit_repeat(repeat_type.value, width, height, explicit=size is not None and "x" in size.lower())
@@ -191,3 +191,17 @@ def _save_png(rgb: np.ndarray, path: Path) -> None:
         Image.fromarray(rgb).save(path, format="PNG")
     except OSError as error:
         raise WeftError(f"{path}: cannot write: {error}") from None
+
+
+def _design_for_stylize(design: Any, repeat: Any, settings: Any, console: Console) -> Any:
+    """``crop_to_repeat`` as a manifest job would apply it; the repeat given on the command line is kept."""
+    from pipeline.engine.whole import prepare_design
+    from pipeline.repeat.tile_choice import choose_tile
+
+    choice = choose_tile(design, settings.crop_to_repeat, repeat)
+    if choice.error:
+        raise WeftError(f"crop_to_repeat: {choice.error}")
+    if choice.warning:
+        console.print(f"[yellow]crop_to_repeat:[/] {escape(choice.warning)}", highlight=False)
+    tile = choice.finding.recipe if choice.finding is not None else None
+    return prepare_design(design, repeat, settings, tile=tile)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ def _bounds(info: Any) -> str:
 def _type(annotation: Any) -> str:
     if typing.get_origin(annotation) is typing.Literal:
         return " or ".join(json.dumps(value) for value in typing.get_args(annotation))
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # bool | Literal["auto"]
+        return " or ".join(_type(part) for part in typing.get_args(annotation))
     text = getattr(annotation, "__name__", None) or str(annotation)
     return text.replace("typing.", "")
 

@@ -31,7 +31,7 @@ from rich.markup import escape
 from pipeline.conventions import JobStatus
 from pipeline.errors import WeftError
 from pipeline.repeat.lattice import even_size
-from pipeline.repeat.seams import RESULT_REPEAT_INVISIBLE, SEAMLESS
+from pipeline.repeat.seams import FRAME_VISIBLE_ABOVE, RESULT_REPEAT_INVISIBLE, SEAMLESS
 from pipeline.deliver.preview import repeat_preview
 from pipeline.run.pyramid import job_thumbnail
 from pipeline.deliver.status import number, size_cm
@@ -42,7 +42,7 @@ RESULT_SIDE = 256
 PREVIEW_TILE_SIDE = 150
 PREVIEW_GRID = 3
 #: Seam ratios at or below these are invisible (targets of the pipeline issue).
-SEAM_OK = {"repeat": RESULT_REPEAT_INVISIBLE, "internal_max": SEAMLESS}
+SEAM_OK = {"repeat": RESULT_REPEAT_INVISIBLE, "internal_max": SEAMLESS, "frame": FRAME_VISIBLE_ABOVE}
 
 
 def _e(value: Any) -> str:
@@ -134,6 +134,7 @@ def _sort_data(info: Mapping[str, Any]) -> str:
         "seconds": number((info.get("timings") or {}).get("seconds")) or "",
         "seam-repeat": seams.get("repeat", ""),
         "seam-internal": seams.get("internal_max", ""),
+        "seam-frame": seams.get("frame", ""),
         "pixels": (number(info.get("width")) or 0) * (number(info.get("height")) or 0),
         "area": (number(info.get("width")) or 0) * (number(info.get("height")) or 0)
         / max(1.0, number(info.get("dpi")) or 1.0) ** 2,
@@ -170,7 +171,8 @@ def _card(info: Mapping[str, Any], pictures: Mapping[str, Any]) -> str:
         ("Time", f"{_duration(number(timings.get('seconds')))}"
                  + (f" <small>(compute {_duration(number(timings.get('compute_seconds')))})</small>"
                     if number(timings.get("compute_seconds")) is not None else "")),
-        ("Seams", f"{_seam_cell(info, 'repeat')} repeat · {_seam_cell(info, 'internal_max')} internal"),
+        ("Seams", f"{_seam_cell(info, 'repeat')} repeat · {_seam_cell(info, 'internal_max')} internal · "
+                  f"{_seam_cell(info, 'frame')} frame"),
         ("Tiles", f"{progress['tiles_done']}/{progress['tiles_total']}"),
         ("Seed", _e(info.get("seed"))),
         ("Job key", f'<code title="{_e(info.get("job_key"))}">{_e(str(info.get("job_key") or "")[:16])}…</code>'),
@@ -238,6 +240,7 @@ def _row(info: Mapping[str, Any]) -> str:
         _e(_duration(seconds) if seconds is not None else "–"),
         _seam_cell(info, "repeat"),
         _seam_cell(info, "internal_max"),
+        _seam_cell(info, "frame"),
         f"{progress['tiles_done']}/{progress['tiles_total']}",
     ]
     return f"<tr {_sort_data(info)}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
@@ -321,6 +324,7 @@ COLUMNS = [
     ("seconds", "Time"),
     ("seamRepeat", "Seam repeat"),
     ("seamInternal", "Seam internal"),
+    ("seamFrame", "Frame"),
     ("progress", "Tiles"),
 ]
 
@@ -358,7 +362,9 @@ def render_report(store: Path, infos: list[dict[str, Any]], pictures: Mapping[st
         f'<div class="counts">{counts}</div>'
         f'<table id="jobs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
         '<p class="hint">Click a column to sort the table and the cards within each group. Seam ratios near 1.00 '
-        f"are invisible (repeat ≤ {RESULT_REPEAT_INVISIBLE:.2f}, internal ≤ {SEAMLESS:.2f} shown green).</p>"
+        f"are invisible (repeat ≤ {RESULT_REPEAT_INVISIBLE:.2f}, internal ≤ {SEAMLESS:.2f} shown green); a frame "
+        f"figure near 1 means the band along the repeat edge looks like the rest of the tile (≤ "
+        f"{FRAME_VISIBLE_ABOVE:.2f} green).</p>"
         f"{''.join(sections)}"
         "<footer>Written by <code>weft report</code>; the pictures are embedded, the page works offline.</footer>"
         f"</main><script>{SCRIPT}</script></body></html>\n"

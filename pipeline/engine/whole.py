@@ -19,6 +19,7 @@ from pipeline.engine.schedule import whole_image_sizes
 from pipeline.engine.targets import compute_style_targets
 from pipeline.engine.vgg import get_model
 from pipeline.repeat import resample
+from pipeline.repeat.extract import TileRecipe
 from pipeline.repeat.lattice import Repeat, as_repeat, fit_to_repeat
 from pipeline.settings import Settings
 
@@ -104,12 +105,15 @@ def whole_problem(
     )
 
 
-def prepare_design(design: np.ndarray, repeat: Repeat | str, settings: Settings) -> np.ndarray:
-    """The design as the engine uses it: cropped to one detected repeat when asked, fitted to the repeat."""
-    if settings.crop_to_repeat:
-        from pipeline.repeat.analysis import crop_to_repeat
+def prepare_design(
+    design: np.ndarray, repeat: Repeat | str, settings: Settings, *, tile: TileRecipe | None = None
+) -> np.ndarray:
+    """The design as the engine uses it: the ``tile`` cut from it when one was found
+    (:mod:`pipeline.repeat.tile_choice` decides, from ``crop_to_repeat``), fitted to the repeat."""
+    if tile is not None:
+        from pipeline.repeat.extract import cut_tile
 
-        design = crop_to_repeat(design)
+        design = cut_tile(design, tile)
     return fit_to_repeat(design, repeat)
 
 

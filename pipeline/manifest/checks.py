@@ -23,6 +23,7 @@ from pipeline.manifest.problems import _file_problem, _Where
 from pipeline.manifest.sizing import _fit_sides
 from pipeline.manifest.specs import JobSpec, Manifest
 from pipeline.repeat.analysis import design_seam_ratio
+from pipeline.repeat.extract import TileFinding
 from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.seams import WARN_ABOVE
 
@@ -71,6 +72,8 @@ def _inspect_images(manifest: Manifest, job_places: Mapping[str, _Where], style_
         if isinstance(design, ImageError):
             where.error("design", _file_problem(job.entry.get("design", job.design), design.reason))
             continue
+        if isinstance(job.tile, TileFinding):
+            continue  # the job uses the tile cut on the photo's lattice, whose seam the search measured
         ratio = _seam_ratio(design, job)
         if ratio > WARN_ABOVE:
             where.warning(

@@ -10,7 +10,7 @@ The underscore names are shared by the modules of :mod:`pipeline.manifest` only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ class _Context:
     limits: Limits
     sink: list[Problem]
     _headers: _Headers | None = None
+    #: crop_to_repeat decisions by (design, mode, repeat): a design several jobs use is searched once
+    tile_choices: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     @property
     def headers(self) -> _Headers:

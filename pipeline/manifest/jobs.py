@@ -20,6 +20,7 @@ from pipeline.manifest.context import _Context
 from pipeline.manifest.layering import _merge_fields, _Profiles
 from pipeline.manifest.policy import _allowed_uses
 from pipeline.manifest.problems import _BAD, _check_keys, _item, _named, _Where
+from pipeline.manifest.photos import _design_tile
 from pipeline.manifest.sizing import _job_size
 from pipeline.manifest.sources import _json_safe, _Row
 from pipeline.manifest.specs import _JOB_KEYS, DEFAULT_REPEAT, DEFAULT_SEED, JobSpec, Policy, StyleRef
@@ -65,7 +66,15 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
     settings = jobs.settings.for_job(where, row.entry)
     if design is _BAD or any(v is _BAD for v in fields.values()):
         return
-    dims = _job_size(where, fields, design[1], ctx.limits)
+    if settings is _BAD:  # no crop_to_repeat to apply; the size is still checked
+        tile = (settings, fields.get("repeat", DEFAULT_REPEAT), None)
+    else:
+        tile = _design_tile(ctx, where, design[0], fields.get("repeat"), settings)
+    if tile is _BAD:
+        return
+    settings, repeat, finding = tile
+    fields = {**fields, "repeat": repeat}
+    dims = _job_size(where, fields, finding.recipe.size if finding else design[1], ctx.limits)
     if any(v is _BAD for v in (job_id, uses, settings, dims)):
         return
     jobs.places[job_id] = where
@@ -74,7 +83,7 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
             id=job_id,
             design=design[0],
             styles=uses,
-            repeat=fields.get("repeat", DEFAULT_REPEAT),
+            repeat=repeat,
             width=dims[0],
             height=dims[1],
             dpi=fields.get("dpi", DEFAULT_DPI),
@@ -82,5 +91,6 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
             settings=settings,
             entry=_json_safe(row.written),
             source=row.source,
+            tile=finding,
         )
     )

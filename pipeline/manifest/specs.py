@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.manifest.images import DEFAULT_MAX_INPUT_PIXELS
+from pipeline.repeat.cloth_crop import ClothCrop
+from pipeline.repeat.extract import TileFinding
 from pipeline.repeat.lattice import Repeat
 from pipeline.settings import SETTING_NAMES, Settings
 
@@ -72,6 +74,7 @@ class JobSpec:
     settings: Settings
     entry: dict[str, Any]  # the job's entry as written (JSON-safe), for provenance
     source: str  # "manifests/demo.toml" or "manifests/jobs.csv row 7"
+    tile: TileFinding | ClothCrop | None = None  # what crop_to_repeat cut from a photographed design
 
 
 @dataclass(frozen=True)

@@ -230,7 +230,7 @@ def _format(ratio: float) -> str:
     return "-" if math.isnan(ratio) else f"{ratio:.2f}"
 
 
-def inspect_command(design: Path, repeat: str | None, console: Any) -> None:
+def inspect_command(design: Path, repeat: str | None, console: Any, extract: Path | None = None) -> None:
     """``weft inspect``: seam ratios under each repeat type, and the repeat period found in the image.
 
     Columns: the pooled local seam ratio, the right/left and bottom/top boundaries alone, the
@@ -271,7 +271,11 @@ def inspect_command(design: Path, repeat: str | None, console: Any) -> None:
     )
     if period.several:
         console.print(
-            f"several repeats: crop_to_repeat = true would use {period.size[0]} x {period.size[1]} px", highlight=False
+            "several repeats: crop_to_repeat cuts one exact tile (--extract TILE.png shows it)", highlight=False
         )
     else:
         console.print("one repeat (no shorter period found)", highlight=False)
+    if extract is not None:
+        from pipeline.repeat.extract_report import write_extraction
+
+        write_extraction(img, Repeat(repeat) if repeat else None, Path(extract), console)

@@ -52,6 +52,7 @@ def job_context(job: JobPlan, plan: Plan, info: ClusterInfo) -> JobContext:
         max_input_pixels=plan.manifest.limits.max_input_pixels,
         device=info.device,
         threads=info.threads,
+        design_tile=job.spec.tile.recipe if job.spec.tile is not None else None,
     )
 
 

@@ -34,6 +34,7 @@ class TrainingInput:
     path: str
     sha256: str
     repeat: str | None
+    tile: Any = None  # the TileRecipe crop_to_repeat cut from a photographed design (its jobs use the same)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def model_key(
         "scales": [round(s, 6) for s in scales],
         "styles": [[sha, round(weight, 12)] for _, sha, weight in styles],
         "training": training_digest(settings),
-        "images": [[image.sha256, image.repeat] for image in images],
+        "images": [[image.sha256, image.repeat] + ([image.tile.record()] if image.tile is not None else [])
+                   for image in images],
         "weights": weights_sha,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -140,10 +142,12 @@ def plan_models(
     models: dict[str, ModelPlan] = {}
     for group in groups.values():
         first = group[0]
-        designs: dict[tuple[str, str], TrainingInput] = {}
+        designs: dict[tuple[str, str, str], TrainingInput] = {}
         for spec in group:
             sha = hash_file(spec.design)
-            designs.setdefault((sha, spec.repeat.value), TrainingInput(str(spec.design), sha, spec.repeat.value))
+            recipe = spec.tile.recipe if spec.tile is not None else None
+            cut = json.dumps(recipe.record(), sort_keys=True) if recipe is not None else ""
+            designs.setdefault((sha, spec.repeat.value, cut), TrainingInput(str(spec.design), sha, spec.repeat.value, recipe))
         images = tuple(designs[k] for k in sorted(designs)) + extra
         styles = tuple((str(use.style.path), hash_file(use.style.path), use.weight) for use in first.styles)
         weights = weights_sha(first.settings.weights)

@@ -233,6 +233,18 @@ def feedforward_schedule(spec: JobSpec) -> tuple[LevelPlan, ...]:
 # --- keys ------------------------------------------------------------------------------------
 
 
+def keyed_settings(spec: JobSpec) -> Settings:
+    """The settings as they decide the pixels: ``crop_to_repeat`` is what it did, not what was asked.
+
+    A design that ``crop_to_repeat`` left as it is ("auto" on a seamless design, or no repeat
+    found and nothing to cut) gives the pixels of ``false``, so it is keyed as ``false``: keys of
+    jobs from before the setting existed do not change. A cut adds its recipe to the key instead.
+    """
+    if spec.tile is None and spec.settings.crop_to_repeat is not False:
+        return spec.settings.model_copy(update={"crop_to_repeat": False})
+    return spec.settings
+
+
 def job_key(
     spec: JobSpec, design_sha: str, style_shas: tuple[str, ...], weights_sha: str, model_key: str | None = None
 ) -> str:
@@ -247,11 +259,13 @@ def job_key(
         "repeat": spec.repeat.value,
         "size": [spec.width, spec.height],
         "seed": spec.seed,
-        "settings": spec.settings.digest(),
+        "settings": keyed_settings(spec).digest(),
         "weights": weights_sha,
     }
     if model_key is not None:
         material["model"] = model_key
+    if spec.tile is not None:  # a tile cut from a photo (crop_to_repeat): where it lies decides the pixels
+        material["tile"] = spec.tile.recipe.record()
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -36,6 +36,8 @@ def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any
         "height": spec.height,
         "dpi": spec.dpi,
         "seed": spec.seed,
+        # what crop_to_repeat found in a photographed design: lattice, type, rotation, crop, confidence
+        "design_tile": spec.tile.record() if spec.tile is not None else None,
         "inputs": {
             "design": {"path": job.design.path, "sha256": job.design.sha256},
             "styles": [

@@ -14,7 +14,7 @@ from pipeline.run.outcome import JobOutcome
 def print_summary(outcomes: dict[str, JobOutcome], console: Console) -> None:
     """One row per job: status, size, seconds, seam figures and the error's first line; every error below."""
     table = Table(title="summary", title_justify="left")
-    for column in ("job", "status", "size px", "seconds", "repeat seam", "tile seam max", "error"):
+    for column in ("job", "status", "size px", "seconds", "repeat seam", "tile seam max", "frame", "error"):
         table.add_column(column, overflow="fold")  # a narrow terminal folds ids and errors, never cuts them
     colours = {JobStatus.DONE: "green", JobStatus.SKIPPED: "green", JobStatus.FAILED: "red", JobStatus.STOPPED: "red"}
     for job_id, outcome in outcomes.items():
@@ -26,6 +26,7 @@ def print_summary(outcomes: dict[str, JobOutcome], console: Console) -> None:
             f"{outcome.seconds:.1f}" if outcome.status is JobStatus.DONE else "",
             f"{outcome.seams['repeat']:.3f}" if "repeat" in outcome.seams else "",
             f"{outcome.seams['internal_max']:.3f}" if "internal_max" in outcome.seams else "",
+            f"{outcome.seams['frame']:.2f}" if "frame" in outcome.seams else "",
             escape((outcome.error or "").strip().split("\n", 1)[0]),
         )
     console.print(table)

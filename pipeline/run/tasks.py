@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.run import store
+from pipeline.repeat.extract import TileRecipe
 from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.tiles import Rect, TileGrid, feather_weights
 from pipeline.engine.losses import StyleTargets, blend_targets
@@ -50,6 +51,7 @@ class JobContext:
     max_input_pixels: int
     device: str
     threads: int
+    design_tile: TileRecipe | None = None  # the tile cut from a photographed design (crop_to_repeat)
 
 
 @dataclass(frozen=True)
@@ -125,10 +127,24 @@ def _rgb(path: str, sha256: str, max_pixels: int) -> np.ndarray:
 
 
 def design_rgb(ctx: JobContext) -> np.ndarray:
-    """The job's design as the engine sees it (cropped to one detected repeat when asked)."""
+    """The job's design as the engine sees it: the tile the manifest found in it, if any (cut, not searched)."""
     from pipeline.engine.whole import prepare_design
 
-    return prepare_design(_rgb(ctx.design_path, ctx.design_sha256, ctx.max_input_pixels), ctx.repeat, ctx.settings)
+    if ctx.design_tile is None:
+        design = _rgb(ctx.design_path, ctx.design_sha256, ctx.max_input_pixels)
+        return prepare_design(design, ctx.repeat, ctx.settings)
+    return _tile_rgb(ctx.design_path, ctx.design_sha256, ctx.max_input_pixels, ctx.design_tile)
+
+
+@lru_cache(maxsize=4)
+def _tile_rgb(path: str, sha256: str, max_pixels: int, tile: TileRecipe) -> np.ndarray:
+    """A photographed design's tile, cut once per worker (every tile task of the job reads it)."""
+    from pipeline.engine.whole import prepare_design
+    from pipeline.settings import Settings
+
+    design = prepare_design(_rgb(path, sha256, max_pixels), tile.repeat, Settings(), tile=tile)
+    design.setflags(write=False)
+    return design
 
 
 def _model(ctx_settings: Settings, device: Any) -> Any:

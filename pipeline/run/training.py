@@ -48,7 +48,7 @@ def _images(model: ModelPlan, max_pixels: int) -> list[TrainingImage]:
             images.append(TrainingImage(rgb, None))
         else:
             repeat = Repeat(source.repeat)
-            images.append(TrainingImage(prepare_design(rgb, repeat, model.settings), repeat))
+            images.append(TrainingImage(prepare_design(rgb, repeat, model.settings, tile=source.tile), repeat))
     return images
 
 
