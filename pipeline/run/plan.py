@@ -313,6 +313,7 @@ def make_plan(
         raise ManifestError(problems)  # ... anything else stops the run before it touches the store
     # a job with any problem of its own does not run, even where one entry of it was valid (a duplicate id)
     jobs = tuple(job for job in manifest.jobs if job.id not in broken)
+    every_job = jobs  # a model is trained on all of its style's jobs, whatever --only picks
     if only:
         known = {job.id for job in jobs} | set(broken)
         unknown = [job_id for job_id in only if job_id not in known]
@@ -324,7 +325,7 @@ def make_plan(
     hashes: dict[Path, str] = {}
     try:
         models = plan_models(
-            jobs, manifest.training_designs, lambda p: _hash_input(p, hashes).sha256,
+            every_job, manifest.training_designs, lambda p: _hash_input(p, hashes).sha256,
             lambda weights: weights_identity(weights)[1], stored_models or {}, _image_size,
         )  # fmt: skip
     except WeftError as error:  # a training input that cannot be read fails every feed-forward job
