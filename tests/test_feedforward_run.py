@@ -101,6 +101,11 @@ def test_one_training_per_style_tiles_equal_the_whole_and_a_rerun_trains_nothing
     assert again.exit_code == 0
     assert "train" not in again.task_counts  # every job is done: nothing is submitted at all
     assert model_files(store) == before_models and pixels(store) == before_pixels
+    # one job of a style, recomputed alone, still uses the model of all the style's jobs
+    alone = run(manifest, store, only=("strawberry",), force=True)
+    assert alone.exit_code == 0
+    assert sum(stats["computed"].get("train", 0) for stats in alone.worker_stats.values()) == 0
+    assert model_files(store) == before_models
 
 
 def test_a_changed_training_setting_retrains_that_model_only_and_a_changed_file_is_refused(tmp_path: Path) -> None:
