@@ -207,3 +207,33 @@ def test_auto_scales_follow_the_jobs_enlargements(tmp_path) -> None:
     assert (low, high) == (round(2 / AUTO_SCALE_MARGIN, 4), 6 * AUTO_SCALE_MARGIN)
     explicit = Settings(engine="feedforward", train_scales=(1.0, 3.0))
     assert training_scales(explicit, [job(1024)], lambda _: (512, 256)) == (1.0, 3.0)
+
+
+def test_training_designs_must_be_a_folder_of_images(tmp_path) -> None:
+    """A missing or empty ``training_designs`` folder is an error on that field; a good one lists its images."""
+    import shutil
+    from pathlib import Path
+
+    from pipeline.manifest.load import read_manifest
+
+    root = Path(__file__).resolve().parent.parent / "manifests"
+    shutil.copy(root / "designs" / "royal_stewart_sett.png", tmp_path / "tartan.png")
+    shutil.copy(root / "styles" / "klimt_the_kiss.jpg", tmp_path / "kiss.jpg")
+    body = ('[[styles]]\nid = "kiss"\npath = "kiss.jpg"\nlicense = "Public domain"\nattribution = "Klimt"\n\n'
+            '[[jobs]]\nid = "j"\ndesign = "tartan.png"\nstyle = "kiss"\nsize = 64\nengine = "feedforward"\n')  # fmt: skip
+
+    def problems(folder: str) -> tuple[list[str], object]:
+        path = tmp_path / "m.toml"
+        path.write_text(f'training_designs = "{folder}"\n{body}')
+        manifest, found = read_manifest(path)
+        return [f"{p.field}: {p}" for p in found if p.severity == "error"], manifest
+
+    missing, _ = problems("extra")
+    assert any(line.startswith("training_designs:") and "not a folder" in line for line in missing)
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "notes.txt").write_text("no image here")
+    empty, _ = problems("extra")
+    assert any(line.startswith("training_designs:") and "holds no image" in line for line in empty)
+    shutil.copy(tmp_path / "tartan.png", tmp_path / "extra" / "more.png")
+    ok, manifest = problems("extra")
+    assert ok == [] and [p.name for p in manifest.training_designs] == ["more.png"]  # type: ignore[attr-defined]

@@ -302,3 +302,20 @@ def test_a_nightly_log_says_everything_in_full(tmp_path: Path) -> None:
     assert len(rows) == 2 and "1 done, 1 failed" in rows[0] and rows[0].rstrip().endswith("1")
     assert "1 skipped" in rows[1] and "--only tartan" in rows[1] and rows[1].rstrip().endswith("0")
     assert [r["exit_code"] for r in store.run_records(target)] == [1, 0]
+
+
+def test_training_progress_shows_as_a_bar_and_as_log_lines_one_per_interval() -> None:
+    """A training's messages: every one moves the terminal's bar; a log gets the first, one per interval, the last."""
+
+    terminal, log = io.StringIO(), io.StringIO()
+    events = RunEvents([TerminalSink(Console(file=terminal, force_terminal=True, width=100)),
+                        PlainSink(LogConsole(file=log))], interval=3600)  # fmt: skip
+    for step in (1, 2, 3, 10):
+        events.training(model="wave-abc", step=step, steps=10, loss=1.5e7, seconds=2.0 * step)
+    events.close()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2 and "training: wave-abc step 1/10, loss 1.5e+07" in lines[0]
+    assert "step 10/10" in lines[1] and "ETA 0:00:00" in lines[1]
+    assert "ETA 0:00:18" in lines[0]  # 2 s a step, 9 steps to go
+    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal.getvalue())
+    assert "training wave-abc" in drawn and "10/10" in drawn
