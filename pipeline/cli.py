@@ -19,8 +19,8 @@ from rich.markup import escape
 
 from pipeline.console import LogConsole
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT, CLUSTER_KINDS, DEVICES, EXPORT_FORMATS
-from pipeline.errors import WeftError
-from pipeline.repeat.lattice import Repeat
+from pipeline.errors import GeometryError, WeftError
+from pipeline.repeat.lattice import Repeat, as_repeat
 
 app = typer.Typer(
     name="weft",
@@ -36,6 +36,14 @@ out = LogConsole()
 def _choices(name: str, values: Iterable[str]) -> Any:
     """A str Enum of ``values`` for Typer's choices; the values come from where the rule lives."""
     return Enum(name, {value: value for value in values}, type=str)
+
+
+def _repeat(value: str | Repeat) -> Repeat:
+    """A repeat name from the command line: block, half-drop, brick, mirror, drop-1/3, brick-2/5 ..."""
+    try:
+        return as_repeat(value)
+    except GeometryError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 RepeatOpt = Repeat
@@ -200,7 +208,9 @@ def stylize(
     size: Annotated[
         Optional[str], typer.Option("--size", help="Output size: W (long side) or WxH in pixels.")
     ] = None,
-    repeat: Annotated[RepeatOpt, typer.Option("--repeat", help="Repeat type the tile must honour.")] = Repeat.BLOCK,
+    repeat: Annotated[
+        RepeatOpt, typer.Option("--repeat", parser=_repeat, help="Repeat type: block, half-drop, brick, mirror, drop-1/3 ...")
+    ] = Repeat.BLOCK,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
     iterations: Annotated[
@@ -240,7 +250,9 @@ def stylize(
 def inspect(
     design: Annotated[Path, typer.Argument(help="Design image to analyse.")],
     repeat: Annotated[
-        Optional[RepeatOpt], typer.Option("--repeat", help="Only this repeat type (default: all three).")
+        Optional[RepeatOpt],
+        typer.Option("--repeat", parser=_repeat, help="Only this repeat type (default: block, half-drop, brick, mirror, "
+                     "drop-1/3, brick-1/3)."),
     ] = None,
 ) -> None:
     """Is DESIGN seamless? Seam ratio under each repeat type and its detected repeat period."""

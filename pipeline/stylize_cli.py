@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipeline.errors import ConfigError, WeftError
-from pipeline.repeat.lattice import as_repeat, check_size, even_size
+from pipeline.repeat.lattice import as_repeat, check_size, honoured_size
 from pipeline.manifest.images import load_rgb
 from pipeline.deliver.preview import parse_grid, repeat_preview
 from pipeline.settings import describe_validation_error, load_profile, resolve_settings
@@ -45,7 +45,7 @@ def _fit_repeat(repeat: str, width: int, height: int, explicit: bool) -> tuple[i
     if explicit:
         check_size(repeat, width, height)
         return width, height
-    return even_size(repeat, width, height)
+    return honoured_size(repeat, width, height)
 
 
 def stylize_command(

@@ -30,7 +30,7 @@ from rich.markup import escape
 
 from pipeline.conventions import JobStatus
 from pipeline.errors import WeftError
-from pipeline.repeat.lattice import even_size
+from pipeline.repeat.lattice import honoured_size
 from pipeline.repeat.seams import RESULT_REPEAT_INVISIBLE, SEAMLESS
 from pipeline.deliver.preview import repeat_preview
 from pipeline.run.pyramid import job_thumbnail
@@ -59,15 +59,15 @@ def data_uri(image: np.ndarray, quality: int = 88) -> str:
 
 
 def _fit(image: np.ndarray, side: int, repeat: str | None = None) -> np.ndarray:
-    """Resize to long side ``side``; keep the height even for half-drop and the width even for brick,
-    so the preview's H/2 drop or W/2 shift lands on whole pixels."""
+    """Resize to long side ``side``; keep the sides the repeat divides (even height for half-drop, a
+    multiple of 3 for drop-1/3 ...), so the preview's drop or shift lands on whole pixels."""
     from PIL import Image
 
     h, w = image.shape[:2]
     scale = side / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     if repeat is not None:
-        nw, nh = even_size(repeat, nw, nh)
+        nw, nh = honoured_size(repeat, nw, nh)
     if (nh, nw) == (h, w):
         return image
     return np.asarray(Image.fromarray(image).resize((nw, nh), Image.Resampling.LANCZOS))
