@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from pipeline.errors import ConfigError
 from pipeline.manifest.load import load_manifest
 from pipeline.settings import (
+    SEPARATION_SETTINGS,
     Settings,
     available_profiles,
     describe_validation_error,
@@ -226,6 +227,8 @@ ALTERNATIVES = {
     "precision": "fp32",
     "weights": "torchvision",
 }
+#: The separation's settings: a different valid value each, none of which may change the digest.
+SEPARATION_ALTERNATIVES = {"colors": 4, "palette": "#ff0000,#00ff00", "min_area_mm2": 0.5}
 
 
 def test_digest_equal_for_equal_settings(config_dir):
@@ -239,7 +242,8 @@ def test_digest_equal_for_equal_settings(config_dir):
 
 
 def test_digest_changes_when_any_field_changes():
-    assert set(ALTERNATIVES) == set(Settings.model_fields), "add the new field to ALTERNATIVES"
+    assert set(ALTERNATIVES) | set(SEPARATION_ALTERNATIVES) == set(Settings.model_fields), "add it to ALTERNATIVES"
+    assert set(SEPARATION_ALTERNATIVES) == SEPARATION_SETTINGS
     base = Settings()
     digests = {base.digest()}
     for name, value in ALTERNATIVES.items():
@@ -248,6 +252,9 @@ def test_digest_changes_when_any_field_changes():
         assert getattr(changed, name) != getattr(base, name)
         digests.add(changed.digest())
     assert len(digests) == len(ALTERNATIVES) + 1
+    for name, value in SEPARATION_ALTERNATIVES.items():  # the separation keys itself; the image's key stays
+        update = {name: value, "colors": 2} if name == "palette" else {name: value}
+        assert Settings(**{**base.model_dump(), **update}).digest() == base.digest()
 
 
 def test_digest_stable_across_processes():

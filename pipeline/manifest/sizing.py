@@ -19,6 +19,7 @@ from pipeline.conventions import DEFAULT_DPI
 from pipeline.errors import GeometryError
 from pipeline.manifest.problems import _BAD, _Where
 from pipeline.manifest.specs import DEFAULT_REPEAT, Limits
+from pipeline.manifest.screens import fit_size, rule_problems
 from pipeline.manifest.values import _Size
 from pipeline.repeat.lattice import Repeat, check_size, side_divisors
 
@@ -88,13 +89,23 @@ def _job_size(where: _Where, fields: Mapping[str, Any], design_size: Any, limits
     size: _Size | None = fields.get("size") or fields.get("size_cm")
     field_name = size.field if size else "size"
     prefix = "" if size else f"no size given, so the design's own {design_size[0]}x{design_size[1]} is used: "
-    try:
-        repeat, dpi = fields.get("repeat", DEFAULT_REPEAT), fields.get("dpi", DEFAULT_DPI)
-        width, height = _output_size(size, repeat, dpi, design_size)
-    except GeometryError as error:
-        where.error(field_name, f"{prefix}{error}")
-        return _BAD
+    repeat, dpi = fields.get("repeat", DEFAULT_REPEAT), fields.get("dpi", DEFAULT_DPI)
+    screen, fabric = fields.get("screen_circumference_cm"), fields.get("fabric_width_cm")
+    if size is not None and size.fit:
+        if screen is None and fabric is None:
+            where.error(field_name, 'size_cm = "fit" needs screen_circumference_cm or fabric_width_cm to fit to')
+            return _BAD
+        width, height = fit_size(repeat, *design_size, dpi, screen, fabric)
+    else:
+        try:
+            width, height = _output_size(size, repeat, dpi, design_size)
+        except GeometryError as error:
+            where.error(field_name, f"{prefix}{error}")
+            return _BAD
     problems = _limit_problems(width, height, limits)
     for message in problems:
         where.error(field_name, f"{prefix}{message}")
-    return _BAD if problems else (width, height)
+    rules = rule_problems(repeat, width, height, dpi, screen, fabric)
+    for rule_field, message in rules:
+        where.error(rule_field, f"{prefix}{message}")
+    return _BAD if problems or rules else (width, height)

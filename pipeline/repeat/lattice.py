@@ -87,10 +87,10 @@ class Repeat(str, metaclass=_RepeatType):
         repeat = as_repeat(repeat)
         if repeat.kind not in ("drop", "brick"):
             raise GeometryError(f"a {repeat} repeat has no drop; drop applies to half-drop and brick repeats")
-        return as_repeat(f"{repeat.kind}-{_fraction(drop)}")
+        return as_repeat(f"{repeat.kind}-{as_drop(drop)}")
 
 
-def _fraction(text: Fraction | str) -> Fraction:
+def as_drop(text: Fraction | str) -> Fraction:
     """A drop fraction strictly between 0 and 1 from "1/3", "0.25" or a Fraction."""
     try:
         value = Fraction(str(text).strip()) if not isinstance(text, Fraction) else text
@@ -113,7 +113,7 @@ def _parse(value: Any) -> tuple[str, Fraction]:
     match = _NAME.match(text or "")
     if match:
         try:
-            return match.group(1), _fraction(f"{match.group(2)}/{match.group(3)}")
+            return match.group(1), as_drop(f"{match.group(2)}/{match.group(3)}")
         except GeometryError as error:
             raise ValueError(str(error)) from None
     raise ValueError(
