@@ -309,14 +309,59 @@ def export(
     preview: Annotated[
         Optional[str], typer.Option("--preview", help="Also write the tile repeated RxC under its repeat type.")
     ] = None,
+    separations: Annotated[
+        bool, typer.Option("--separations", help="Also write the screen-print set (indexed TIFF, one TIFF per colour).")
+    ] = False,
+    colourways: Annotated[bool, typer.Option("--colourways", help="With --separations: each colourway as a TIFF.")] = False,
+    colors: Annotated[
+        Optional[int], typer.Option("--colors", min=2, max=255, help="With --separations: colours (default: the job's).")
+    ] = None,
 ) -> None:
     """Write finished jobs as print files (TIFF/PNG at dpi, sRGB ICC, provenance in metadata)."""
     from pipeline.deliver.export import export_command
+    from pipeline.deliver.print_set import export_with_separations
+
+    ids = tuple(job_ids or ())
+    try:
+        if separations:
+            code = export_with_separations(store, ids, out_dir, fmt=fmt.value, dpi=dpi, preview=preview, colors=colors,
+                                           colourways=colourways, console=out)  # fmt: skip
+        else:
+            code = export_command(store, job_ids=ids, out_dir=out_dir, fmt=fmt.value, dpi=dpi, preview=preview, console=out)
+    except WeftError as error:
+        _fail(error)
+    raise typer.Exit(code)
+
+
+@app.command()
+def separate(
+    store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")],
+    job_ids: Annotated[Optional[list[str]], typer.Argument(help="Jobs to separate (default: all finished).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the print set into.")] = Path(
+        "weft-out/separations"
+    ),
+    colors: Annotated[
+        Optional[int], typer.Option("--colors", "-n", min=2, max=255, help="Number of spot colours (default: the job's colors).")
+    ] = None,
+    palette: Annotated[
+        Optional[str], typer.Option("--palette", help='Snap to these inks: "#1b2a49,#f2e8cf,...".')
+    ] = None,
+    palette_from: Annotated[
+        Optional[str], typer.Option("--palette-from", help="'design': find the inks in the design, not the result.")
+    ] = None,
+    min_area_mm2: Annotated[
+        Optional[float], typer.Option("--min-area-mm2", min=0, help="Remove specks smaller than this (mm² at the job's dpi).")
+    ] = None,
+    colourways: Annotated[bool, typer.Option("--colourways", help="Also write each colourway as a TIFF.")] = False,
+) -> None:
+    """Separate finished jobs into spot colours: indexed TIFF, one TIFF per colour, swatch sheet."""
+    from pipeline.deliver.print_set import separate_command
 
     try:
-        code = export_command(
-            store, job_ids=tuple(job_ids or ()), out_dir=out_dir, fmt=fmt.value, dpi=dpi, preview=preview, console=out
-        )
+        code = separate_command(
+            store, tuple(job_ids or ()), out_dir, colors=colors, palette=palette, palette_from=palette_from,
+            min_area_mm2=min_area_mm2, colourways=colourways, console=out,
+        )  # fmt: skip
     except WeftError as error:
         _fail(error)
     raise typer.Exit(code)

@@ -17,7 +17,7 @@ from helpers_repeat import interior_seam_ratios, lattice_periodic_design
 
 from pipeline.repeat.gather import gather_window
 
-from pipeline.repeat.lattice import Repeat
+from pipeline.repeat.lattice import Repeat, honoured_size
 from pipeline.manifest.images import load_rgb
 from pipeline.engine.knit import needs_knit, probe_seam_ratio
 from pipeline.engine.vgg import get_model
@@ -78,11 +78,13 @@ def test_mirror_padding_keeps_the_edge_lines_like_the_interior_and_zero_padding_
 
 @pytest.mark.parametrize("repeat", [r for r in Repeat if r.kind != "mirror"])  # mirror: the previous test
 def test_lattice_padding_gives_seamless_output_and_zero_padding_does_not(repeat: Repeat, wave: np.ndarray) -> None:
-    design = lattice_periodic_design(repeat, 256, 256, seed=3)
-    lattice = stylize_image(design, [(wave, 1.0)], repeat=repeat, width=256, height=256, settings=FAST)
+    width, height = honoured_size(repeat, 256, 256)  # thirds: 258
+    design = lattice_periodic_design(repeat, width, height, seed=3)
+    lattice = stylize_image(design, [(wave, 1.0)], repeat=repeat, width=width, height=height, settings=FAST)
     zeros = stylize_image(
-        design, [(wave, 1.0)], repeat=repeat, width=256, height=256, settings=FAST.model_copy(update={"padding": "zeros"})
-    )
+        design, [(wave, 1.0)], repeat=repeat, width=width, height=height,
+        settings=FAST.model_copy(update={"padding": "zeros"}),
+    )  # fmt: skip
     # Seamless: the repeat boundary scores no higher than the same image's interior lines at the same
     # pooling phase (the local metric reacts to the texture: 1.085 for brick in fp32, below its 1.126).
     boundary, interior = repeat_seam_ratio(lattice, repeat), interior_seam_ratios(lattice, repeat)

@@ -62,6 +62,7 @@ def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any
         },
         "device": info.device,
         "policy": plan.manifest.policy.record() if plan.manifest.policy is not None else None,
+        "colourways": [{"name": way.name, "colors": list(way.colors)} for way in spec.colourways],
         "levels_plan": [
             {"index": lv.index, "size": [lv.width, lv.height], "tiled": lv.tiled, "iterations": lv.iterations}
             for lv in job.levels

@@ -1,0 +1,265 @@
+"""Spot-colour separation: a finished result reduced to N inks, one index per pixel, kept in the store.
+
+Screen printing needs one screen per colour. The inks are found by k-means in CIELAB
+(:mod:`pipeline.colour`) over the image's distinct colours weighted by how often they occur
+(or over the design's, or taken from a given palette), with a fixed, seedless start: the most
+frequent colour, then each next centre the colour of largest count x distance², so the same
+pixels always give the same inks. Every pixel then takes its nearest ink. Specks smaller than
+``min_area_mm2`` at the job's dpi are grown over by their neighbours; components are found
+across the repeat's wrap (through the lattice), so a motif that crosses the edge is one
+component and the clean-up stays seamless.
+
+Memory stays flat: the image is read from zarr in bands, only the uint8 index map is whole,
+and speck removal adds one label map (``python -m scripts.bench --only separation``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pipeline.colour import lab_to_srgb, parse_palette, srgb_to_lab, to_hex
+from pipeline.errors import WeftError
+from pipeline.repeat.gather import gather_window
+from pipeline.repeat.lattice import Repeat, as_repeat
+
+#: Pixels converted to Lab at a time (a band of the image): a few tens of MB whatever its size.
+BAND_PIXELS = 2**20
+#: Pixels the clustering looks at, at most (an even grid over the image).
+SAMPLE_PIXELS = 2**18
+KMEANS_ROUNDS = 60
+MM_PER_INCH = 25.4
+#: Bump when the separation's algorithm changes what it produces (part of its key).
+SEPARATION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Ink:
+    """One separated colour: its sRGB value and how much of the tile it covers."""
+
+    rgb: tuple[int, int, int]
+    coverage: float  # fraction of the tile's pixels, 0..1
+
+    @property
+    def hex(self) -> str:
+        return to_hex(self.rgb)
+
+    @property
+    def lab(self) -> tuple[float, float, float]:
+        lab = srgb_to_lab(np.array(self.rgb, np.uint8))
+        return (round(float(lab[0]), 2), round(float(lab[1]), 2), round(float(lab[2]), 2))
+
+    def record(self) -> dict[str, Any]:
+        return {"hex": self.hex, "lab": list(self.lab), "coverage": round(self.coverage, 6)}
+
+
+@dataclass(frozen=True)
+class Separation:
+    """The index map (H, W) uint8 and its inks, in palette order (lightest first)."""
+
+    index: np.ndarray
+    inks: tuple[Ink, ...]
+    source: str  # "result", "design" or "given"
+    min_area_px: int
+
+
+# --- the palette -------------------------------------------------------------------------------
+
+
+def _colour_counts(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct RGB colours (n, 3) uint8 and how often each occurs, in packed-colour order."""
+    flat = pixels.reshape(-1, 3).astype(np.uint32)
+    packed = (flat[:, 0] << 16) | (flat[:, 1] << 8) | flat[:, 2]
+    values, counts = np.unique(packed, return_counts=True)
+    rgb = np.stack([(values >> 16) & 255, (values >> 8) & 255, values & 255], axis=1).astype(np.uint8)
+    return rgb, counts.astype(np.float64)
+
+
+def cluster_inks(pixels: np.ndarray, colors: int) -> list[tuple[int, int, int]]:
+    """``colors`` inks for these pixels: weighted k-means in CIELAB from a fixed start, lightest first."""
+    rgb, counts = _colour_counts(pixels)
+    if len(rgb) < colors:
+        raise WeftError(f"the image has only {len(rgb)} distinct colours; it cannot be separated into {colors}")
+    lab = srgb_to_lab(rgb).astype(np.float64)
+    centres = [lab[int(np.argmax(counts))]]
+    nearest = ((lab - centres[0]) ** 2).sum(axis=1)
+    for _ in range(1, colors):
+        centres.append(lab[int(np.argmax(counts * nearest))])
+        nearest = np.minimum(nearest, ((lab - centres[-1]) ** 2).sum(axis=1))
+    centre = np.array(centres)
+    for _ in range(KMEANS_ROUNDS):
+        label = np.argmin(((lab[:, None, :] - centre[None]) ** 2).sum(axis=2), axis=1)
+        weight = np.bincount(label, weights=counts, minlength=colors)
+        moved = np.stack([np.bincount(label, weights=counts * lab[:, c], minlength=colors) for c in range(3)], 1)
+        new = np.where(weight[:, None] > 0, moved / np.maximum(weight, 1e-12)[:, None], centre)
+        if np.array_equal(new, centre):
+            break
+        centre = new
+    inks = sorted({tuple(int(v) for v in c) for c in lab_to_srgb(centre)}, key=_lightness_key)
+    if len(inks) < colors:  # two centres rounded to one sRGB colour: keep the distinct ones apart
+        raise WeftError(f"only {len(inks)} distinct inks were found for {colors} colours; ask for fewer")
+    return inks
+
+
+def _lightness_key(rgb: tuple[int, int, int]) -> tuple[float, tuple[int, int, int]]:
+    """Lightest first (the order screens are usually printed in); ties by the colour itself."""
+    return (-float(srgb_to_lab(np.array(rgb, np.uint8))[0]), rgb)
+
+
+def sample_pixels(image: Any, limit: int = SAMPLE_PIXELS) -> np.ndarray:
+    """An even grid of at most ``limit`` pixels of an (H, W, 3) array or zarr array, read in bands."""
+    height, width = image.shape[:2]
+    step = max(1, int(np.ceil(np.sqrt(height * width / limit))))
+    rows = max(1, BAND_PIXELS // width) // step * step or step
+    parts = [np.asarray(image[y0 : min(height, y0 + rows)])[::step, ::step] for y0 in range(0, height, rows)]
+    return np.concatenate(parts).reshape(-1, 3)
+
+
+# --- every pixel to its ink --------------------------------------------------------------------
+
+
+def assign(image: Any, inks: Sequence[tuple[int, int, int]]) -> np.ndarray:
+    """The nearest ink (CIELAB distance; ties to the lower index) of every pixel: uint8 (H, W)."""
+    height, width = image.shape[:2]
+    ink_lab = srgb_to_lab(np.array(inks, np.uint8))
+    index = np.empty((height, width), np.uint8)
+    rows = max(1, BAND_PIXELS // width)
+    for y0 in range(0, height, rows):
+        lab = srgb_to_lab(np.asarray(image[y0 : y0 + rows]))
+        best = np.full(lab.shape[:2], np.inf, np.float32)
+        chosen = index[y0 : y0 + rows]
+        for k, centre in enumerate(ink_lab):
+            distance = ((lab - centre) ** 2).sum(axis=2)
+            closer = distance < best
+            best[closer] = distance[closer]
+            chosen[closer] = k
+    return index
+
+
+# --- specks ------------------------------------------------------------------------------------
+
+
+def min_area_px(min_area_mm2: float, dpi: int) -> int:
+    """A physical area in whole pixels at ``dpi`` (0 when nothing is removed)."""
+    return int(np.ceil(min_area_mm2 * (dpi / MM_PER_INCH) ** 2)) if min_area_mm2 > 0 else 0
+
+
+def _wrapped_labels(mask: np.ndarray, repeat: Repeat) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, component of each label): 4-connected components of ``mask`` joined across the wrap."""
+    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    labels, count = ndimage.label(mask)
+    height, width = mask.shape
+    # every wrap adjacency: the right column with the plane column x = W, the bottom row with y = H
+    right = np.stack([labels[:, -1], gather_window(labels, repeat, 0, width, height, 1)[:, 0]])
+    below = np.stack([labels[-1, :], gather_window(labels, repeat, height, 0, 1, width)[0]])
+    pairs = np.concatenate([right, below], axis=1)
+    pairs = pairs[:, (pairs[0] > 0) & (pairs[1] > 0)]
+    graph = coo_matrix((np.ones(pairs.shape[1]), (pairs[0], pairs[1])), shape=(count + 1, count + 1))
+    _, component = connected_components(graph, directed=False)
+    return labels, component
+
+
+def remove_specks(index: np.ndarray, repeat: Repeat | str, min_px: int) -> np.ndarray:
+    """Grow neighbouring colours over every component (across the wrap) smaller than ``min_px``, in place.
+
+    Colours are cleaned one after another; growing only ever enlarges other colours' components,
+    so no component below the limit survives. A speck takes its neighbours' colours by growing
+    inwards one pixel per round, neighbours read through the lattice in a fixed order
+    (above, left, below, right), so the result is deterministic and still a repeat.
+    """
+    repeat = as_repeat(repeat)
+    if min_px <= 1:
+        return index
+    height, width = index.shape
+    unknown = 255
+    for colour in range(int(index.max()) + 1):
+        mask = index == colour
+        if not mask.any():
+            continue
+        labels, component = _wrapped_labels(mask, repeat)
+        area = np.bincount(component, weights=np.bincount(labels.ravel(), minlength=component.size))
+        small = area[component] < min_px
+        small[0] = False
+        specks = small[labels]
+        del labels, mask
+        if not specks.any():
+            continue
+        if specks.all():
+            continue  # the whole tile is one small colour: nothing to grow from
+        index[specks] = unknown
+        while specks.any():
+            for dy, dx in ((-1, 0), (0, -1), (1, 0), (0, 1)):
+                neighbour = gather_window(index, repeat, dy, dx, height, width)
+                take = specks & (neighbour != unknown)
+                index[take] = neighbour[take]
+                specks &= ~take
+    return index
+
+
+# --- the whole separation ----------------------------------------------------------------------
+
+
+def separation_key(job_key: str, colors: int, palette: str, min_area_mm2: float, dpi: int) -> str:
+    """sha256 of what decides a separation: the image (its job key) and the separation's settings."""
+    material = {"job_key": job_key, "colors": colors, "palette": palette, "min_area_mm2": min_area_mm2,
+                "dpi": dpi, "version": SEPARATION_VERSION}  # fmt: skip
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def separate_image(
+    image: Any,
+    repeat: Repeat | str,
+    colors: int,
+    *,
+    palette: str = "",
+    design: np.ndarray | None = None,
+    min_area_mm2: float = 0.0,
+    dpi: int = 300,
+) -> Separation:
+    """Reduce an (H, W, 3) result (numpy or zarr) to ``colors`` inks; ``palette``: "", "design" or "#hex,...".
+
+    With an explicit palette its length is the number of colours and ``colors`` may be 0.
+    """
+    if palette not in ("", "design"):
+        inks, source = [tuple(rgb) for rgb in parse_palette(palette)], "given"
+        if colors and colors != len(inks):
+            raise WeftError(f"the palette has {len(inks)} colours but {colors} were asked for")
+    elif palette == "design":
+        if design is None:
+            raise WeftError("palette from the design: the design image is not available")
+        inks, source = cluster_inks(np.asarray(design)[..., :3], colors), "design"
+    else:
+        inks, source = cluster_inks(sample_pixels(image), colors), "result"
+    if not 2 <= len(inks) <= 255:
+        raise WeftError(f"a separation needs 2 to 255 colours, got {len(inks)}")
+    index = assign(image, inks)
+    limit = min_area_px(min_area_mm2, dpi)
+    remove_specks(index, repeat, limit)
+    coverage = np.bincount(index.ravel(), minlength=len(inks)) / index.size
+    return Separation(index, tuple(Ink(tuple(rgb), float(c)) for rgb, c in zip(inks, coverage)), source, limit)
+
+
+def recolour(index: np.ndarray, colors: Sequence[tuple[int, int, int]]) -> np.ndarray:
+    """An index map painted with these colours (a colourway, or the inks themselves): uint8 (H, W, 3)."""
+    return np.asarray(colors, np.uint8)[index]
+
+
+def separation_record(sep: Separation, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What the store and every exported file say about a separation."""
+    return {
+        "key": key,
+        "colors": len(sep.inks),
+        "palette_from": sep.source,
+        "palette": [ink.record() for ink in sep.inks],
+        "min_area_mm2": settings.get("min_area_mm2", 0.0),
+        "min_area_px": sep.min_area_px,
+        "version": SEPARATION_VERSION,
+    }
