@@ -235,3 +235,26 @@ def test_the_module_keeps_its_clustering_seedless():
     """Clustering must not depend on a random state: the start is the most frequent colour, then farthest-weighted."""
     pixels = np.repeat(np.array([[250, 250, 250], [10, 10, 10], [200, 30, 30], [30, 30, 200]], np.uint8), [50, 30, 10, 10], 0)
     assert separate_module.cluster_inks(pixels, 4) == [(250, 250, 250), (200, 30, 30), (30, 30, 200), (10, 10, 10)]
+
+
+def test_the_report_shows_the_separation_and_every_colourway_with_swatches(tmp_path):
+    import base64
+    import io
+    import re
+
+    from pipeline.deliver.report import report_command
+
+    store = make_store(tmp_path)
+    html_file = report_command(store, tmp_path / "report.html")
+    assert "Separations and colourways" not in html_file.read_text()  # nothing separated yet: nothing shown
+    _, record = separate_job(store, "motif")
+    text = report_command(store, tmp_path / "report.html").read_text()
+    section = text[text.index('<section class="separations">') :]
+    for ink in record["palette"]:
+        assert ink["hex"] in section and f"{100 * ink['coverage']:.1f} %" in section
+    for way in WAYS:
+        assert f"colourway {way['name']}" in section and all(c in section for c in way["colors"])
+    pictures = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', section.split("</section>")[0])
+    assert len(pictures) == 1 + len(WAYS)
+    for picture in pictures:
+        assert Image.open(io.BytesIO(base64.b64decode(picture))).size == (96, 96)

@@ -42,7 +42,9 @@ def _tiff(path: Path, data: np.ndarray, dpi: int, description: str, **options: A
     with atomic_file(path) as temp:
         tifffile.imwrite(
             temp, data, tile=(TIFF_TILE, TIFF_TILE), compression="zlib", resolution=(dpi, dpi), resolutionunit="inch",
-            iccprofile=srgb_icc(), description=description, metadata=None, software="weft", **options,
+            iccprofile=srgb_icc(), description=description, metadata=None, software="weft",
+            maxworkers=1, buffersize=4 * 2**20,  # tifffile's default buffer would hold the whole image again
+            **options,
         )  # fmt: skip
 
 

@@ -31,7 +31,11 @@ from pipeline.repeat.lattice import Repeat, as_repeat
 #: Pixels converted to Lab at a time (a band of the image): a few tens of MB whatever its size.
 BAND_PIXELS = 2**20
 #: Pixels the clustering looks at, at most (an even grid over the image).
-SAMPLE_PIXELS = 2**18
+SAMPLE_PIXELS = 2**16
+#: Low bits dropped from each channel before clustering (64 levels a channel: ample for <= 26 inks).
+CLUSTER_SHIFT = 2
+#: Above this many pixels every pixel is looked up in a table of all 2^24 colours (built once, 16 MB).
+TABLE_ABOVE = 2**23
 KMEANS_ROUNDS = 60
 MM_PER_INCH = 25.4
 #: Bump when the separation's algorithm changes what it produces (part of its key).
@@ -82,7 +86,13 @@ def _colour_counts(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def cluster_inks(pixels: np.ndarray, colors: int) -> list[tuple[int, int, int]]:
     """``colors`` inks for these pixels: weighted k-means in CIELAB from a fixed start, lightest first."""
-    rgb, counts = _colour_counts(pixels)
+    distinct = len(_colour_counts(pixels)[0])
+    if distinct < colors:
+        raise WeftError(f"the image has only {distinct} distinct colours; it cannot be separated into {colors}")
+    # cluster the centres of 4 x 4 x 4 colour cells: the same inks within a level or two, far fewer colours
+    rgb, counts = _colour_counts(pixels >> CLUSTER_SHIFT << CLUSTER_SHIFT | (1 << CLUSTER_SHIFT) // 2)
+    if len(rgb) < colors:
+        rgb, counts = _colour_counts(pixels)  # a few flat colours: cluster them as they are
     if len(rgb) < colors:
         raise WeftError(f"the image has only {len(rgb)} distinct colours; it cannot be separated into {colors}")
     lab = srgb_to_lab(rgb).astype(np.float64)
@@ -92,18 +102,30 @@ def cluster_inks(pixels: np.ndarray, colors: int) -> list[tuple[int, int, int]]:
         centres.append(lab[int(np.argmax(counts * nearest))])
         nearest = np.minimum(nearest, ((lab - centres[-1]) ** 2).sum(axis=1))
     centre = np.array(centres)
+    previous = None
     for _ in range(KMEANS_ROUNDS):
         label = np.argmin(((lab[:, None, :] - centre[None]) ** 2).sum(axis=2), axis=1)
+        if previous is not None and np.array_equal(label, previous):
+            break
+        previous = label
         weight = np.bincount(label, weights=counts, minlength=colors)
         moved = np.stack([np.bincount(label, weights=counts * lab[:, c], minlength=colors) for c in range(3)], 1)
-        new = np.where(weight[:, None] > 0, moved / np.maximum(weight, 1e-12)[:, None], centre)
-        if np.array_equal(new, centre):
-            break
-        centre = new
+        centre = np.where(weight[:, None] > 0, moved / np.maximum(weight, 1e-12)[:, None], centre)
+    centre = _refine_on(pixels, centre)
     inks = sorted({tuple(int(v) for v in c) for c in lab_to_srgb(centre)}, key=_lightness_key)
     if len(inks) < colors:  # two centres rounded to one sRGB colour: keep the distinct ones apart
         raise WeftError(f"only {len(inks)} distinct inks were found for {colors} colours; ask for fewer")
     return inks
+
+
+def _refine_on(pixels: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """One last k-means step on the pixels' own colours (not the cells'), so flat inks come out exact."""
+    rgb, counts = _colour_counts(pixels)
+    lab = srgb_to_lab(rgb).astype(np.float64)
+    label = np.argmin(((lab[:, None, :] - centre[None]) ** 2).sum(axis=2), axis=1)
+    weight = np.bincount(label, weights=counts, minlength=len(centre))
+    moved = np.stack([np.bincount(label, weights=counts * lab[:, c], minlength=len(centre)) for c in range(3)], 1)
+    return np.where(weight[:, None] > 0, moved / np.maximum(weight, 1e-12)[:, None], centre)
 
 
 def _lightness_key(rgb: tuple[int, int, int]) -> tuple[float, tuple[int, int, int]]:
@@ -123,21 +145,45 @@ def sample_pixels(image: Any, limit: int = SAMPLE_PIXELS) -> np.ndarray:
 # --- every pixel to its ink --------------------------------------------------------------------
 
 
+def _nearest(rgb: np.ndarray, ink_lab: np.ndarray, out: np.ndarray) -> None:
+    """Write the nearest ink (CIELAB distance; ties to the lower index) of each RGB pixel into ``out``."""
+    lab = srgb_to_lab(rgb)
+    best = np.full(lab.shape[:-1], np.inf, np.float32)
+    for k, centre in enumerate(ink_lab):
+        distance = ((lab - centre) ** 2).sum(axis=-1)
+        closer = distance < best
+        best[closer] = distance[closer]
+        out[closer] = k
+
+
+def _colour_table(ink_lab: np.ndarray) -> np.ndarray:
+    """The nearest ink of every 24-bit colour, uint8 (2^24,), built a band of colours at a time."""
+    table = np.empty(2**24, np.uint8)
+    for start in range(0, 2**24, BAND_PIXELS):
+        packed = np.arange(start, start + BAND_PIXELS, dtype=np.uint32)
+        rgb = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=-1).astype(np.uint8)
+        _nearest(rgb, ink_lab, table[start : start + BAND_PIXELS])
+    return table
+
+
 def assign(image: Any, inks: Sequence[tuple[int, int, int]]) -> np.ndarray:
-    """The nearest ink (CIELAB distance; ties to the lower index) of every pixel: uint8 (H, W)."""
+    """The nearest ink (CIELAB distance; ties to the lower index) of every pixel: uint8 (H, W).
+
+    Large images look every pixel up in a table of all colours (each colour converted once);
+    small ones convert their own pixels. Either way the image is read in bands.
+    """
     height, width = image.shape[:2]
     ink_lab = srgb_to_lab(np.array(inks, np.uint8))
+    table = _colour_table(ink_lab) if height * width > TABLE_ABOVE else None
     index = np.empty((height, width), np.uint8)
     rows = max(1, BAND_PIXELS // width)
     for y0 in range(0, height, rows):
-        lab = srgb_to_lab(np.asarray(image[y0 : y0 + rows]))
-        best = np.full(lab.shape[:2], np.inf, np.float32)
-        chosen = index[y0 : y0 + rows]
-        for k, centre in enumerate(ink_lab):
-            distance = ((lab - centre) ** 2).sum(axis=2)
-            closer = distance < best
-            best[closer] = distance[closer]
-            chosen[closer] = k
+        band = np.asarray(image[y0 : y0 + rows])
+        if table is None:
+            _nearest(band, ink_lab, index[y0 : y0 + rows])
+            continue
+        packed = (band[..., 0].astype(np.uint32) << 16) | (band[..., 1].astype(np.uint32) << 8) | band[..., 2]
+        index[y0 : y0 + rows] = table[packed]
     return index
 
 
