@@ -26,7 +26,7 @@ import numpy as np
 from pipeline.colour import lab_to_srgb, parse_palette, srgb_to_lab, to_hex
 from pipeline.errors import WeftError
 from pipeline.repeat.gather import gather_window
-from pipeline.repeat.lattice import Repeat, as_repeat
+from pipeline.repeat.lattice import Repeat, as_repeat, source_coords
 
 #: Pixels converted to Lab at a time (a band of the image): a few tens of MB whatever its size.
 BAND_PIXELS = 2**20
@@ -108,9 +108,7 @@ def cluster_inks(pixels: np.ndarray, colors: int) -> list[tuple[int, int, int]]:
         if previous is not None and np.array_equal(label, previous):
             break
         previous = label
-        weight = np.bincount(label, weights=counts, minlength=colors)
-        moved = np.stack([np.bincount(label, weights=counts * lab[:, c], minlength=colors) for c in range(3)], 1)
-        centre = np.where(weight[:, None] > 0, moved / np.maximum(weight, 1e-12)[:, None], centre)
+        centre = _weighted_means(lab, counts, label, centre)
     centre = _refine_on(pixels, centre)
     inks = sorted({tuple(int(v) for v in c) for c in lab_to_srgb(centre)}, key=_lightness_key)
     if len(inks) < colors:  # two centres rounded to one sRGB colour: keep the distinct ones apart
@@ -123,6 +121,11 @@ def _refine_on(pixels: np.ndarray, centre: np.ndarray) -> np.ndarray:
     rgb, counts = _colour_counts(pixels)
     lab = srgb_to_lab(rgb).astype(np.float64)
     label = np.argmin(((lab[:, None, :] - centre[None]) ** 2).sum(axis=2), axis=1)
+    return _weighted_means(lab, counts, label, centre)
+
+
+def _weighted_means(lab: np.ndarray, counts: np.ndarray, label: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Each cluster's count-weighted mean colour (a cluster left empty keeps its centre)."""
     weight = np.bincount(label, weights=counts, minlength=len(centre))
     moved = np.stack([np.bincount(label, weights=counts * lab[:, c], minlength=len(centre)) for c in range(3)], 1)
     return np.where(weight[:, None] > 0, moved / np.maximum(weight, 1e-12)[:, None], centre)
@@ -138,7 +141,8 @@ def sample_pixels(image: Any, limit: int = SAMPLE_PIXELS) -> np.ndarray:
     height, width = image.shape[:2]
     step = max(1, int(np.ceil(np.sqrt(height * width / limit))))
     rows = max(1, BAND_PIXELS // width) // step * step or step
-    parts = [np.asarray(image[y0 : min(height, y0 + rows)])[::step, ::step] for y0 in range(0, height, rows)]
+    # copies, not views: a view of every band would keep the whole image alive
+    parts = [np.asarray(image[y0 : min(height, y0 + rows)])[::step, ::step].copy() for y0 in range(0, height, rows)]
     return np.concatenate(parts).reshape(-1, 3)
 
 
@@ -196,21 +200,33 @@ def min_area_px(min_area_mm2: float, dpi: int) -> int:
 
 
 def _wrapped_labels(mask: np.ndarray, repeat: Repeat) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, component of each label): 4-connected components of ``mask`` joined across the wrap."""
+    """(labels, component of each label): 4-connected components of ``mask`` joined across the wrap.
+
+    Labelled in bands of rows (scipy's own bookkeeping grows with the pixels it labels at once),
+    then labels that touch across a band boundary or across the repeat's wrap are joined.
+    """
     from scipy import ndimage
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    labels, count = ndimage.label(mask)
     height, width = mask.shape
-    # every wrap adjacency: the right column with the plane column x = W, the bottom row with y = H
-    right = np.stack([labels[:, -1], gather_window(labels, repeat, 0, width, height, 1)[:, 0]])
-    below = np.stack([labels[-1, :], gather_window(labels, repeat, height, 0, 1, width)[0]])
-    pairs = np.concatenate([right, below], axis=1)
+    rows = max(1, BAND_PIXELS // width)
+    labels = np.empty(mask.shape, np.int32)
+    count = 0
+    for y0 in range(0, height, rows):
+        part = labels[y0 : y0 + rows]
+        found = ndimage.label(mask[y0 : y0 + rows], output=part)
+        part[part > 0] += count
+        count += int(found)
+    # adjacent across band boundaries, across the right edge (plane column x = W) and the bottom (y = H)
+    seams = [np.stack([labels[y0 - 1], labels[y0]]) for y0 in range(rows, height, rows)]
+    seams.append(np.stack([labels[:, -1], gather_window(labels, repeat, 0, width, height, 1)[:, 0]]))
+    seams.append(np.stack([labels[-1, :], gather_window(labels, repeat, height, 0, 1, width)[0]]))
+    pairs = np.concatenate(seams, axis=1)
     pairs = pairs[:, (pairs[0] > 0) & (pairs[1] > 0)]
-    graph = coo_matrix((np.ones(pairs.shape[1]), (pairs[0], pairs[1])), shape=(count + 1, count + 1))
+    graph = coo_matrix((np.ones(pairs.shape[1], np.int8), (pairs[0], pairs[1])), shape=(count + 1, count + 1))
     _, component = connected_components(graph, directed=False)
-    return labels, component
+    return labels, component.astype(np.int32)
 
 
 def remove_specks(index: np.ndarray, repeat: Repeat | str, min_px: int) -> np.ndarray:
@@ -219,35 +235,46 @@ def remove_specks(index: np.ndarray, repeat: Repeat | str, min_px: int) -> np.nd
     Colours are cleaned one after another; growing only ever enlarges other colours' components,
     so no component below the limit survives. A speck takes its neighbours' colours by growing
     inwards one pixel per round, neighbours read through the lattice in a fixed order
-    (above, left, below, right), so the result is deterministic and still a repeat.
+    (above, left, below, right), so the result is deterministic and still a repeat. Memory: the
+    index map, one mask and one label map; specks are handled as lists of their pixels.
     """
     repeat = as_repeat(repeat)
     if min_px <= 1:
         return index
-    height, width = index.shape
-    unknown = 255
     for colour in range(int(index.max()) + 1):
         mask = index == colour
         if not mask.any():
             continue
         labels, component = _wrapped_labels(mask, repeat)
-        area = np.bincount(component, weights=np.bincount(labels.ravel(), minlength=component.size))
-        small = area[component] < min_px
+        del mask
+        rows = max(1, BAND_PIXELS // index.shape[1])  # in bands: numpy would widen a whole int32 map to int64
+        pixels = sum(np.bincount(labels[y0 : y0 + rows].ravel(), minlength=component.size)
+                     for y0 in range(0, index.shape[0], rows))  # fmt: skip
+        small = np.bincount(component, weights=pixels)[component] < min_px
         small[0] = False
-        specks = small[labels]
-        del labels, mask
-        if not specks.any():
-            continue
-        if specks.all():
-            continue  # the whole tile is one small colour: nothing to grow from
-        index[specks] = unknown
-        while specks.any():
-            for dy, dx in ((-1, 0), (0, -1), (1, 0), (0, 1)):
-                neighbour = gather_window(index, repeat, dy, dx, height, width)
-                take = specks & (neighbour != unknown)
-                index[take] = neighbour[take]
-                specks &= ~take
+        found = [np.nonzero(small[labels[y0 : y0 + rows]]) for y0 in range(0, index.shape[0], rows)]
+        ys = np.concatenate([y + y0 for y0, (y, _) in zip(range(0, index.shape[0], rows), found)])
+        xs = np.concatenate([x for _, x in found])
+        del labels, found
+        if 0 < ys.size < index.size:  # a tile that is one small colour has nothing to grow from
+            _grow_over(index, repeat, ys, xs)
     return index
+
+
+def _grow_over(index: np.ndarray, repeat: Repeat, ys: np.ndarray, xs: np.ndarray) -> None:
+    """Give the pixels (ys, xs) their neighbours' colours, growing inwards one pixel per round."""
+    height, width = index.shape
+    unknown = 255
+    index[ys, xs] = unknown
+    pending = np.ones(ys.size, bool)
+    while pending.any():
+        for dy, dx in ((-1, 0), (0, -1), (1, 0), (0, 1)):
+            open_ = np.flatnonzero(pending)
+            sx, sy = source_coords(repeat, xs[open_] + dx, ys[open_] + dy, width, height)
+            neighbour = index[sy, sx]  # read before any of this round's writes
+            take = neighbour != unknown
+            index[ys[open_[take]], xs[open_[take]]] = neighbour[take]
+            pending[open_[take]] = False
 
 
 # --- the whole separation ----------------------------------------------------------------------

@@ -113,7 +113,8 @@ def _write(store: Path, job_id: str, sep: Separation, record: dict[str, Any], ch
     sep_group = group.create_group(GROUP)
     array = sep_group.create_array("index", shape=sep.index.shape, chunks=chunks, dtype="uint8", fill_value=0,
                                    dimension_names=("y", "x"))  # fmt: skip
-    array[...] = sep.index
+    for y0 in range(0, sep.index.shape[0], chunks[0]):  # a row of chunks at a time: zarr's buffers stay small
+        array[y0 : y0 + chunks[0]] = sep.index[y0 : y0 + chunks[0]]
     sep_group.attrs["record"] = record
     group.attrs["separation"] = record
 
