@@ -247,13 +247,12 @@ def remove_specks(index: np.ndarray, repeat: Repeat | str, min_px: int) -> np.nd
             continue
         labels, component = _wrapped_labels(mask, repeat)
         del mask
-        rows = max(1, BAND_PIXELS // index.shape[1])  # in bands: numpy would widen a whole int32 map to int64
-        pixels = sum(np.bincount(labels[y0 : y0 + rows].ravel(), minlength=component.size)
-                     for y0 in range(0, index.shape[0], rows))  # fmt: skip
+        bands = _row_slices(index)  # numpy would widen the whole int32 label map to int64
+        pixels = sum(np.bincount(labels[band].ravel(), minlength=component.size) for band in bands)
         small = np.bincount(component, weights=pixels)[component] < min_px
         small[0] = False
-        found = [np.nonzero(small[labels[y0 : y0 + rows]]) for y0 in range(0, index.shape[0], rows)]
-        ys = np.concatenate([y + y0 for y0, (y, _) in zip(range(0, index.shape[0], rows), found)])
+        found = [np.nonzero(small[labels[band]]) for band in bands]
+        ys = np.concatenate([y + band.start for band, (y, _) in zip(bands, found)])
         xs = np.concatenate([x for _, x in found])
         del labels, found
         if 0 < ys.size < index.size:  # a tile that is one small colour has nothing to grow from
@@ -316,13 +315,29 @@ def separate_image(
     index = assign(image, inks)
     limit = min_area_px(min_area_mm2, dpi)
     remove_specks(index, repeat, limit)
-    coverage = np.bincount(index.ravel(), minlength=len(inks)) / index.size
+    coverage = ink_counts(index, len(inks)) / index.size
     return Separation(index, tuple(Ink(tuple(rgb), float(c)) for rgb, c in zip(inks, coverage)), source, limit)
+
+
+def _row_slices(index: np.ndarray) -> list[slice]:
+    """Bands of rows of about :data:`BAND_PIXELS`: numpy widens a uint8 index to int64 when it counts or
+    looks up with it, so whole-map calls would cost eight times the map."""
+    rows = max(1, BAND_PIXELS // max(1, index.shape[1]))
+    return [slice(y0, y0 + rows) for y0 in range(0, index.shape[0], rows)]
+
+
+def ink_counts(index: np.ndarray, inks: int) -> np.ndarray:
+    """Pixels of each ink, counted a band at a time."""
+    return sum((np.bincount(index[band].ravel(), minlength=inks) for band in _row_slices(index)), np.zeros(inks, np.int64))
 
 
 def recolour(index: np.ndarray, colors: Sequence[tuple[int, int, int]]) -> np.ndarray:
     """An index map painted with these colours (a colourway, or the inks themselves): uint8 (H, W, 3)."""
-    return np.asarray(colors, np.uint8)[index]
+    palette = np.asarray(colors, np.uint8)
+    out = np.empty((*index.shape, 3), np.uint8)
+    for band in _row_slices(index):
+        out[band] = palette[index[band]]
+    return out
 
 
 def separation_record(sep: Separation, key: str, settings: Mapping[str, Any]) -> dict[str, Any]:
