@@ -19,8 +19,8 @@ from rich.markup import escape
 
 from pipeline.console import LogConsole
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT, CLUSTER_KINDS, DEVICES, ENGINES, EXPORT_FORMATS
-from pipeline.errors import WeftError
-from pipeline.repeat.lattice import Repeat
+from pipeline.errors import GeometryError, WeftError
+from pipeline.repeat.lattice import Repeat, as_repeat
 
 app = typer.Typer(
     name="weft",
@@ -36,6 +36,14 @@ out = LogConsole()
 def _choices(name: str, values: Iterable[str]) -> Any:
     """A str Enum of ``values`` for Typer's choices; the values come from where the rule lives."""
     return Enum(name, {value: value for value in values}, type=str)
+
+
+def _repeat(value: str | Repeat) -> Repeat:
+    """A repeat name from the command line: block, half-drop, brick, mirror, drop-1/3, brick-2/5 ..."""
+    try:
+        return as_repeat(value)
+    except GeometryError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 RepeatOpt = Repeat
@@ -226,7 +234,9 @@ def stylize(
     size: Annotated[
         Optional[str], typer.Option("--size", help="Output size: W (long side) or WxH in pixels.")
     ] = None,
-    repeat: Annotated[RepeatOpt, typer.Option("--repeat", help="Repeat type the tile must honour.")] = Repeat.BLOCK,
+    repeat: Annotated[
+        RepeatOpt, typer.Option("--repeat", parser=_repeat, help="Repeat type: block, half-drop, brick, mirror, drop-1/3 ...")
+    ] = Repeat.BLOCK,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
     iterations: Annotated[
@@ -274,7 +284,9 @@ def stylize(
 def inspect(
     design: Annotated[Path, typer.Argument(help="Design image to analyse.")],
     repeat: Annotated[
-        Optional[RepeatOpt], typer.Option("--repeat", help="Only this repeat type (default: all three).")
+        Optional[RepeatOpt],
+        typer.Option("--repeat", parser=_repeat, help="Only this repeat type (default: block, half-drop, brick, mirror, "
+                     "drop-1/3, brick-1/3)."),
     ] = None,
     extract: Annotated[
         Optional[Path],
@@ -338,14 +350,59 @@ def export(
     preview: Annotated[
         Optional[str], typer.Option("--preview", help="Also write the tile repeated RxC under its repeat type.")
     ] = None,
+    separations: Annotated[
+        bool, typer.Option("--separations", help="Also write the screen-print set (indexed TIFF, one TIFF per colour).")
+    ] = False,
+    colourways: Annotated[bool, typer.Option("--colourways", help="With --separations: each colourway as a TIFF.")] = False,
+    colors: Annotated[
+        Optional[int], typer.Option("--colors", min=2, max=255, help="With --separations: colours (default: the job's).")
+    ] = None,
 ) -> None:
     """Write finished jobs as print files (TIFF/PNG at dpi, sRGB ICC, provenance in metadata)."""
     from pipeline.deliver.export import export_command
+    from pipeline.deliver.print_set import export_with_separations
+
+    ids = tuple(job_ids or ())
+    try:
+        if separations:
+            code = export_with_separations(store, ids, out_dir, fmt=fmt.value, dpi=dpi, preview=preview, colors=colors,
+                                           colourways=colourways, console=out)  # fmt: skip
+        else:
+            code = export_command(store, job_ids=ids, out_dir=out_dir, fmt=fmt.value, dpi=dpi, preview=preview, console=out)
+    except WeftError as error:
+        _fail(error)
+    raise typer.Exit(code)
+
+
+@app.command()
+def separate(
+    store: Annotated[Path, typer.Argument(help="zarr store written by `weft run`.")],
+    job_ids: Annotated[Optional[list[str]], typer.Argument(help="Jobs to separate (default: all finished).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the print set into.")] = Path(
+        "weft-out/separations"
+    ),
+    colors: Annotated[
+        Optional[int], typer.Option("--colors", "-n", min=2, max=255, help="Number of spot colours (default: the job's colors).")
+    ] = None,
+    palette: Annotated[
+        Optional[str], typer.Option("--palette", help='Snap to these inks: "#1b2a49,#f2e8cf,...".')
+    ] = None,
+    palette_from: Annotated[
+        Optional[str], typer.Option("--palette-from", help="'design': find the inks in the design, not the result.")
+    ] = None,
+    min_area_mm2: Annotated[
+        Optional[float], typer.Option("--min-area-mm2", min=0, help="Remove specks smaller than this (mm² at the job's dpi).")
+    ] = None,
+    colourways: Annotated[bool, typer.Option("--colourways", help="Also write each colourway as a TIFF.")] = False,
+) -> None:
+    """Separate finished jobs into spot colours: indexed TIFF, one TIFF per colour, swatch sheet."""
+    from pipeline.deliver.print_set import separate_command
 
     try:
-        code = export_command(
-            store, job_ids=tuple(job_ids or ()), out_dir=out_dir, fmt=fmt.value, dpi=dpi, preview=preview, console=out
-        )
+        code = separate_command(
+            store, tuple(job_ids or ()), out_dir, colors=colors, palette=palette, palette_from=palette_from,
+            min_area_mm2=min_area_mm2, colourways=colourways, console=out,
+        )  # fmt: skip
     except WeftError as error:
         _fail(error)
     raise typer.Exit(code)

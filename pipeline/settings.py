@@ -131,6 +131,20 @@ class Settings(BaseModel):
         "depend on the thread count, so it is fixed here and part of the model key.",
     )
 
+    # --- spot colours (the separation; not the image, so not in the job key) -----------------
+    colors: int = Field(
+        0, ge=0, le=26, description="Spot colours to separate the result into (0: none). Screens are usually fewer "
+        "than a dozen; fine silk takes up to about 26.",
+    )
+    palette: str = Field(
+        "", description='How the inks are chosen: "" clusters the result in CIELAB, "design" clusters the design, '
+        '"#rrggbb,#rrggbb,..." snaps to these inks.',
+    )
+    min_area_mm2: float = Field(
+        0.0, ge=0, le=10_000, description="Remove specks of one colour smaller than this (mm² at the job's dpi), "
+        "across the repeat's wrap; 0 keeps every pixel.",
+    )
+
     # --- numerics and model ---------------------------------------------------------------
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 autocast where the CPU/GPU has fast bf16, else fp32; Gram/loss stay fp32."
@@ -154,8 +168,35 @@ class Settings(BaseModel):
             raise ValueError("at least one style layer is needed")
         return value
 
+    @field_validator("palette")
+    @classmethod
+    def _known_palette(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("", "design"):
+            return value
+        from pipeline.colour import ColourError, parse_palette, to_hex
+
+        try:
+            return ",".join(to_hex(rgb) for rgb in parse_palette(value))
+        except ColourError as error:
+            raise ValueError(f'{error}; or use "" (cluster the result) or "design"') from None
+
+    @property
+    def separation_colors(self) -> int:
+        """How many inks the separation has: ``colors``, or the length of an explicit palette (0: none)."""
+        if self.palette not in ("", "design"):
+            return len(self.palette.split(","))
+        return self.colors
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        explicit = self.palette not in ("", "design")
+        if explicit and self.colors and self.colors != self.separation_colors:
+            raise ValueError(f"palette has {self.separation_colors} colours but colors = {self.colors}")
+        if self.palette == "design" and not self.colors:
+            raise ValueError('palette = "design" needs colors = N (how many inks to find in the design)')
+        if self.colors == 1:
+            raise ValueError("colors = 1 is one flat screen; separate into 2 or more colours (or 0 for none)")
         if len(self.style_layer_weights) != len(self.style_layers):
             raise ValueError(
                 f"style_layer_weights has {len(self.style_layer_weights)} entries but style_layers has "
@@ -178,6 +219,9 @@ class Settings(BaseModel):
 
 
 SETTING_NAMES: frozenset[str] = frozenset(Settings.model_fields)
+#: Settings that decide the spot-colour separation, not the image's pixels: outside the digest
+#: (and so the job key), like dpi; the separation keys itself (pipeline/deliver/separation.py).
+SEPARATION_SETTINGS: frozenset[str] = frozenset({"colors", "palette", "min_area_mm2"})
 
 
 #: Settings only the feed-forward engine reads. An optimisation job's digest leaves them out, so
@@ -194,10 +238,13 @@ TRAINING_SETTINGS: tuple[str, ...] = (
 
 
 def settings_digest(settings: Settings) -> str:
-    """Canonical hash of resolved settings (sorted keys, no whitespace); engine-only settings of the other engine left out."""
-    data = settings.model_dump(mode="json")
-    if settings.engine == "optimise":
-        data = {name: value for name, value in data.items() if name not in FEEDFORWARD_ONLY}
+    """Canonical hash of resolved settings that decide pixels (sorted keys, no whitespace).
+
+    The separation settings never decide the image; the feed-forward-only ones are left out of
+    an optimisation job, so existing stores keep their keys.
+    """
+    left_out = set(SEPARATION_SETTINGS) | (set(FEEDFORWARD_ONLY) if settings.engine == "optimise" else set())
+    data = settings.model_dump(mode="json", exclude=left_out)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pipeline.errors import ConfigError, WeftError
-from pipeline.repeat.lattice import Repeat, as_repeat, check_size, even_size
+from pipeline.repeat.lattice import Repeat, as_repeat, check_size, honoured_size
 from pipeline.manifest.images import load_rgb
 from pipeline.deliver.preview import parse_grid, repeat_preview
 from pipeline.settings import Settings, describe_validation_error, load_profile, resolve_settings
@@ -48,7 +48,7 @@ def _fit_repeat(repeat: str, width: int, height: int, explicit: bool) -> tuple[i
     if explicit:
         check_size(repeat, width, height)
         return width, height
-    return even_size(repeat, width, height)
+    return honoured_size(repeat, width, height)
 
 
 def stylize_command(

@@ -18,15 +18,22 @@ from pipeline.repeat.lattice import Repeat
 def plane_3x3(img: np.ndarray, repeat: Repeat) -> np.ndarray:
     """The plane over [-H, 2H) x [-W, 2W) under ``repeat``, from the lattice definition alone."""
     height, width = img.shape[:2]
-    if repeat is Repeat.BLOCK:
-        return np.tile(img, (3, 3) + (1,) * (img.ndim - 2))
-    if repeat is Repeat.HALF_DROP:
-        # lattice column k (x in [kW, (k+1)W)) holds the tile dropped by k*H/2
-        column = np.tile(img, (3, 1) + (1,) * (img.ndim - 2))
-        return np.concatenate([np.roll(column, k * (height // 2), axis=0) for k in (-1, 0, 1)], axis=1)
-    # brick: lattice row k holds the tile shifted right by k*W/2
-    row = np.tile(img, (1, 3) + (1,) * (img.ndim - 2))
-    return np.concatenate([np.roll(row, k * (width // 2), axis=1) for k in (-1, 0, 1)], axis=0)
+    extra = (1,) * (img.ndim - 2)
+    if repeat.kind == "mirror":
+        # copy k along an axis is the tile reflected when k is odd: [reflected, tile, reflected]
+        row = np.concatenate([img[:, ::-1], img, img[:, ::-1]], axis=1)
+        return np.concatenate([row[::-1], row, row[::-1]], axis=0)
+    if repeat.kind == "drop":
+        # lattice column k (x in [kW, (k+1)W)) holds the tile dropped by k * d * H
+        column = np.tile(img, (3, 1) + extra)
+        drop = int(repeat.fraction * height)
+        return np.concatenate([np.roll(column, k * drop, axis=0) for k in (-1, 0, 1)], axis=1)
+    if repeat.kind == "brick":
+        # lattice row k holds the tile shifted right by k * d * W
+        row = np.tile(img, (1, 3) + extra)
+        offset = int(repeat.fraction * width)
+        return np.concatenate([np.roll(row, k * offset, axis=1) for k in (-1, 0, 1)], axis=0)
+    return np.tile(img, (3, 3) + extra)
 
 
 def smooth_repeat(repeat: Repeat, height: int = 128, width: int = 192, seed: int = 0, sigma: float = 3.0) -> np.ndarray:
@@ -45,21 +52,28 @@ def lattice_periodic_design(repeat: Repeat, width: int, height: int, seed: int =
     """A colourful design that repeats exactly under ``repeat``: plane waves of its dual lattice.
 
     cos(2π(a·x/W + n·y/H)) repeats under (W, s) and (0, H) when a·W/W + n·s/H is an integer:
-    block a=m; half-drop (s = H/2) a = m - n/2; brick is the same with x and y swapped.
+    block a=m; a drop d (s = d·H) a = m - n·d; bricks are the same with x and y swapped.
+    Mirror: products of cosines symmetric about the pixel edges x = -1/2 and x = W - 1/2.
     """
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
     image = np.zeros((height, width, 3))
+    d = float(repeat.fraction)
     for _ in range(6):
         m, n = rng.integers(-3, 4, size=2)
         phase = rng.uniform(0, 2 * np.pi, size=3)
-        if repeat is Repeat.BRICK:
-            arg = (m - n / 2) * y / height + n * x / width
-        elif repeat is Repeat.HALF_DROP:
-            arg = (m - n / 2) * x / width + n * y / height
+        amplitude = rng.uniform(20, 50, size=3)
+        if repeat.kind == "mirror":
+            wave = np.cos(np.pi * m * (x + 0.5) / width) * np.cos(np.pi * n * (y + 0.5) / height)
+            image += wave[..., None] * amplitude
+            continue
+        if repeat.kind == "brick":
+            arg = (m - n * d) * y / height + n * x / width
+        elif repeat.kind == "drop":
+            arg = (m - n * d) * x / width + n * y / height
         else:
             arg = m * x / width + n * y / height
-        image += np.cos(2 * np.pi * arg[..., None] + phase) * rng.uniform(20, 50, size=3)
+        image += np.cos(2 * np.pi * arg[..., None] + phase) * amplitude
     return np.clip(128 + image, 0, 255).astype(np.uint8)
 
 

@@ -69,7 +69,7 @@ def test_sett_is_an_exact_repeat_even_with_a_stripe_edge_on_its_boundary(
     """Its setts end on a stripe edge, so the local ratio is high; one period in, the same line matches."""
     image = request.getfixturevalue(name)
     period = find_period(image)
-    for repeat in Repeat:
+    for repeat in (Repeat.BLOCK, Repeat.HALF_DROP, Repeat.BRICK):  # the demo's 848 px is not a multiple of 3
         ref = period_seam_ratios(image, repeat, period)
         assert ref["vertical"] == pytest.approx(1.0) and ref["horizontal"] == pytest.approx(1.0)
         assert design_seam_ratio(image, repeat, period) == pytest.approx(1.0)

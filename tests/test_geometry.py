@@ -13,13 +13,20 @@ import numpy as np
 import pytest
 import torch
 from helpers_repeat import plane_3x3
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch.nn import functional
 
 from pipeline.errors import GeometryError
 from pipeline.repeat.gather import gather_window, reframe, wrap_pad
-from pipeline.repeat.lattice import Repeat, check_size, lattice_translations, size_quantum, source_coords
+from pipeline.repeat.lattice import (
+    Repeat,
+    check_size,
+    lattice_translations,
+    side_divisors,
+    size_quantum,
+    source_coords,
+)
 from pipeline.repeat.tiles import Rect, Tile, TileGrid, feather_weights, wrapped_overlaps
 
 FAST = settings(max_examples=60, deadline=None)
@@ -27,25 +34,26 @@ SLOW = settings(max_examples=15, deadline=None)
 
 
 def in_lattice(repeat: Repeat, width: int, height: int, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
-    """Is (dy, dx) a lattice vector? Straight from the table in DESIGN.md."""
-    if repeat is Repeat.BLOCK:
-        return (dx % width == 0) & (dy % height == 0)
-    if repeat is Repeat.HALF_DROP:
-        return (dx % width == 0) & ((dy - (dx // width) * (height // 2)) % height == 0)
-    return (dy % height == 0) & ((dx - (dy // height) * (width // 2)) % width == 0)
+    """Is (dy, dx) a translation of the lattice? Straight from the table in repeat/lattice.py."""
+    if repeat.kind == "mirror":
+        return (dx % (2 * width) == 0) & (dy % (2 * height) == 0)
+    if repeat.kind == "drop":
+        drop = int(repeat.fraction * height)
+        return (dx % width == 0) & ((dy - (dx // width) * drop) % height == 0)
+    if repeat.kind == "brick":
+        offset = int(repeat.fraction * width)
+        return (dy % height == 0) & ((dx - (dy // height) * offset) % width == 0)
+    return (dx % width == 0) & (dy % height == 0)
 
 
 @st.composite
 def lattices(draw: st.DrawFn, max_side: int = 12, min_side: int = 1) -> tuple[Repeat, int, int]:
-    """(repeat, width, height) obeying the size rules."""
-    repeat = draw(st.sampled_from(list(Repeat)))
+    """(repeat, width, height) obeying the size rules (sides multiples of the drop's denominator)."""
+    repeat = draw(st.sampled_from([*Repeat, Repeat("drop-2/5")]))
+    dw, dh = side_divisors(repeat)
     width = draw(st.integers(min_side, max_side))
     height = draw(st.integers(min_side, max_side))
-    if repeat is Repeat.HALF_DROP:
-        height = max(2, height - height % 2)
-    if repeat is Repeat.BRICK:
-        width = max(2, width - width % 2)
-    return repeat, width, height
+    return repeat, max(dw, width - width % dw), max(dh, height - height % dh)
 
 
 @st.composite
@@ -77,6 +85,23 @@ def test_size_rules_say_what_would_work() -> None:
     assert size_quantum("block", 4) == (16, 16)
     assert size_quantum("half-drop", 4) == (16, 32)
     assert size_quantum("brick", 4) == (32, 16)
+    with pytest.raises(GeometryError, match=r"drop-1/3 needs a height divisible by 3 \(the drop is H/3\); 8x10 does not work, 8x9 or 8x12"):
+        check_size("drop-1/3", 8, 10)
+    with pytest.raises(GeometryError, match=r"brick-2/5 needs a width divisible by 5 \(the offset is 2W/5\)"):
+        check_size("brick-2/5", 8, 10)
+    assert size_quantum("drop-1/3", 4) == (16, 48) and size_quantum("mirror", 4) == (16, 16)
+
+
+def test_repeat_names_are_canonical_interned_and_survive_pickling() -> None:
+    import pickle
+
+    assert Repeat("Drop-1/2") is Repeat.HALF_DROP and Repeat("half-brick") is Repeat.BRICK
+    assert Repeat.with_drop("half-drop", "1/3") is Repeat.THIRD_DROP == "drop-1/3"
+    assert pickle.loads(pickle.dumps(Repeat("brick-2/5"))) is Repeat("brick-2/5")
+    with pytest.raises(GeometryError, match="has no drop"):
+        Repeat.with_drop("mirror", "1/3")
+    with pytest.raises(GeometryError, match="strictly between 0 and 1"):
+        Repeat.with_drop("brick", "3/2")
 
 
 # --- gathers against the 3x3 plane -------------------------------------------------------------
@@ -157,7 +182,7 @@ def test_wrap_pad_then_conv_equals_conv_of_periodic_extension(case: tuple[Repeat
 
 @pytest.mark.parametrize("repeat", list(Repeat))
 def test_wrap_pad_gradient(repeat: Repeat) -> None:
-    x = torch.randn(1, 2, 4, 6, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: wrap_pad(t, repeat, 3), (x,))
 
 
@@ -206,7 +231,8 @@ def test_tile_cores_cover_every_pixel_once(
     lattice: tuple[Repeat, int, int], core: int, oy: int, ox: int
 ) -> None:
     repeat, width, height = lattice
-    grid = TileGrid(repeat, width, height, core, origin=(oy, ox))
+    origin = (0, 0) if repeat.kind == "mirror" else (oy, ox)  # a mirror's frame cannot move (next tests)
+    grid = TileGrid(repeat, width, height, core, origin=origin)
     count = np.zeros((height, width), np.int64)
     tiles = list(grid.tiles())
     for tile in tiles:
@@ -224,6 +250,7 @@ def test_tile_cores_cover_every_pixel_once(
 def test_frames_hold_the_whole_repeat(case: tuple[Repeat, np.ndarray], oy: int, ox: int, qy: int, qx: int) -> None:
     """A level stored in any frame reads the same plane: window at plane (y, x) = gather at (y-oy, x-ox)."""
     repeat, img = case
+    assume(repeat.kind != "mirror")  # a mirrored plane's W x H windows are not whole repeats: see below
     height, width = img.shape[:2]
     frame = reframe(img, repeat, (0, 0), (oy, ox))
     np.testing.assert_array_equal(frame, gather_window(img, repeat, oy, ox, height, width))
@@ -232,6 +259,14 @@ def test_frames_hold_the_whole_repeat(case: tuple[Repeat, np.ndarray], oy: int, 
         gather_window(img, repeat, qy, qx, 2 * height, 2 * width),
     )
     np.testing.assert_array_equal(reframe(frame, repeat, (oy, ox), (0, 0)), img)
+
+
+def test_mirror_frames_are_not_whole_repeats_so_grids_refuse_to_move() -> None:
+    img = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    shifted = gather_window(img, "mirror", 0, 2, 4, 6)
+    assert not np.array_equal(reframe(shifted, "mirror", (0, 2), (0, 0)), img)  # columns 0-1 are lost
+    with pytest.raises(GeometryError, match="mirror repeat's frame starts at"):
+        TileGrid("mirror", 6, 4, 2, origin=(0, 2))
 
 
 def test_grid_shape_and_small_last_tiles() -> None:
@@ -319,8 +354,8 @@ def test_feather_weights_sum_to_one(
     repeat, _, _ = lattice
     core = max(1, 2 * overlap) + data.draw(st.integers(0, 3))
     width, height = core * n, core * m
-    if repeat is Repeat.HALF_DROP and height % 2 or repeat is Repeat.BRICK and width % 2:
-        width, height = 2 * width, 2 * height
+    dw, dh = side_divisors(repeat)
+    width, height = width * dw, height * dh
     grid = TileGrid(repeat, width, height, core)
     total = np.zeros((height, width))
     for tile in grid.tiles():

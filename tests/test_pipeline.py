@@ -34,7 +34,7 @@ from pipeline_helpers import (
 
 from pipeline.run.outcome import RunResult
 from pipeline.run.store import tile_done
-from pipeline.repeat.seams import repeat_seam_ratio
+from pipeline.repeat.seams import repeat_seam_ratio, repeat_seam_relative
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,8 @@ def test_run_writes_seamless_tiles_with_full_provenance(baseline: tuple[Path, Pa
         assert image.shape == (128, 128, 3) and image.dtype == np.uint8
         # the recorded figure is the image's own; seam quality itself is asserted at real
         # iteration counts in test_engine.py and measured on the demo in docs/benchmarks.md
-        assert attrs_seam(job) == pytest.approx(repeat_seam_ratio(image, repeat), abs=1e-3)
+        assert attrs_seam(job) == pytest.approx(repeat_seam_relative(image, repeat)["overall"].ratio, abs=1e-3)
+        assert job.attrs["seams"]["repeat_local"] == pytest.approx(repeat_seam_ratio(image, repeat), abs=1e-3)
         attrs = job.attrs
         assert attrs["status"] == "done" and len(attrs["job_key"]) == 64
         assert attrs["repeat"] == repeat and attrs["seed"] == 3

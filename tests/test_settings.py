@@ -14,6 +14,7 @@ from pipeline.errors import ConfigError
 from pipeline.manifest.load import load_manifest
 from pipeline.settings import (
     FEEDFORWARD_ONLY,
+    SEPARATION_SETTINGS,
     Settings,
     available_profiles,
     describe_validation_error,
@@ -240,6 +241,8 @@ ALTERNATIVES = {
     "train_checkpoint_every": 9,
     "train_threads": 1,
 }
+#: The separation's settings: a different valid value each, none of which may change the digest.
+SEPARATION_ALTERNATIVES = {"colors": 4, "palette": "#ff0000,#00ff00", "min_area_mm2": 0.5}
 
 
 def test_digest_equal_for_equal_settings(config_dir):
@@ -253,7 +256,8 @@ def test_digest_equal_for_equal_settings(config_dir):
 
 
 def test_digest_changes_when_any_field_changes():
-    assert set(ALTERNATIVES) == set(Settings.model_fields), "add the new field to ALTERNATIVES"
+    assert set(ALTERNATIVES) | set(SEPARATION_ALTERNATIVES) == set(Settings.model_fields), "add it to ALTERNATIVES"
+    assert set(SEPARATION_ALTERNATIVES) == SEPARATION_SETTINGS
     digests = {Settings().digest(), Settings(engine="feedforward").digest()}
     for name, value in ALTERNATIVES.items():
         # a feed-forward-only setting moves the digest of a feed-forward job (an optimisation job ignores it)
@@ -263,6 +267,10 @@ def test_digest_changes_when_any_field_changes():
         assert getattr(changed, name) != getattr(base, name)
         digests.add(changed.digest())
     assert len(digests) == len(ALTERNATIVES) + 1  # "engine" itself gives the feed-forward base's digest
+    plain = Settings()
+    for name, value in SEPARATION_ALTERNATIVES.items():  # the separation keys itself; the image's key stays
+        update = {name: value, "colors": 2} if name == "palette" else {name: value}
+        assert Settings(**{**plain.model_dump(), **update}).digest() == plain.digest()
 
 
 def test_digest_stable_across_processes():

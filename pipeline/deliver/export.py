@@ -84,10 +84,18 @@ def provenance_record(attrs: Mapping[str, Any], *, dpi: int, preview: str | None
         "finished": (attrs.get("timings") or {}).get("finished"),
         "seams": attrs.get("seams"),
         "policy": attrs.get("policy"),
+        "separation": _palette_only(attrs.get("separation")),
     }
     if preview:
         record["preview"] = preview
     return record
+
+
+def _palette_only(separation: Any) -> Any:
+    """A stored separation's record without its key: the inks, their coverage and the colourways."""
+    if not separation:
+        return None
+    return {k: v for k, v in separation.items() if k != "key"}
 
 
 def _styles_text(record: Mapping[str, Any], key: str) -> str:
@@ -184,7 +192,7 @@ def _bands(raster: Raster, rows: int, segment: int | None = None) -> Iterator[tu
 
 
 @contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
+def atomic_file(path: Path) -> Iterator[Path]:
     """Write to a temporary name and rename on success, so no truncated file is ever left."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -217,7 +225,7 @@ def write_tiff(path: Path, raster: Raster, *, dpi: int, record: Mapping[str, Any
         except ValueError:
             stamp = None
     big = raster.height * raster.width * 3 > 2**32 - 2**26  # classic TIFF offsets are 32-bit
-    with _atomic(path) as temp, tifffile.TiffWriter(temp, bigtiff=big) as tif:
+    with atomic_file(path) as temp, tifffile.TiffWriter(temp, bigtiff=big) as tif:
         tif.write(
             tiles(),
             shape=(raster.height, raster.width, 3),
@@ -272,7 +280,7 @@ def write_png(path: Path, raster: Raster, *, dpi: int, record: Mapping[str, Any]
         "Software": record["generator"],
         "weft:provenance": json.dumps(record, ensure_ascii=False, sort_keys=True),
     }
-    with _atomic(path) as temp, open(temp, "wb") as handle:
+    with atomic_file(path) as temp, open(temp, "wb") as handle:
         handle.write(b"\x89PNG\r\n\x1a\n")
         _png_chunk(handle, b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
         _png_chunk(handle, b"iCCP", b"sRGB\0\0" + zlib.compress(srgb_icc()))
@@ -308,7 +316,7 @@ WRITERS = {"tiff": write_tiff, "png": write_png}
 # --- the command ------------------------------------------------------------------------------
 
 
-def _safe_name(job_id: str) -> str:
+def safe_name(job_id: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in job_id).lstrip(".") or "job"
 
 
@@ -324,13 +332,13 @@ def export_job(
     dpi = int(dpi or info.get("dpi") or DEFAULT_DPI)
     suffix = EXPORT_FORMATS[fmt]
     written = []
-    path = out_dir / f"{_safe_name(job_id)}{suffix}"
+    path = out_dir / f"{safe_name(job_id)}{suffix}"
     WRITERS[fmt](path, image_raster(image), dpi=dpi, record=provenance_record(info, dpi=dpi))
     written.append(path)
     if preview:
         rows, cols = parse_grid(preview)
         grid = f"{rows}x{cols}"
-        path = out_dir / f"{_safe_name(job_id)}-repeat-{grid}{suffix}"
+        path = out_dir / f"{safe_name(job_id)}-repeat-{grid}{suffix}"
         raster = preview_raster(image, info.get("repeat") or "block", rows, cols)
         WRITERS[fmt](path, raster, dpi=dpi, record=provenance_record(info, dpi=dpi, preview=grid))
         written.append(path)

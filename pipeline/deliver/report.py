@@ -30,9 +30,11 @@ from rich.markup import escape
 
 from pipeline.conventions import JobStatus
 from pipeline.errors import WeftError
-from pipeline.repeat.lattice import even_size
+from pipeline.repeat.lattice import honoured_size
 from pipeline.repeat.seams import FRAME_VISIBLE_ABOVE, RESULT_REPEAT_INVISIBLE, SEAMLESS
 from pipeline.deliver.preview import repeat_preview
+from pipeline.deliver.report_separations import STYLE as SEPARATION_STYLE
+from pipeline.deliver.report_separations import separation_html, separation_pictures
 from pipeline.run.pyramid import job_thumbnail
 from pipeline.deliver.status import number, size_cm
 from pipeline.run.store import is_finished, job_group, job_ids, job_info, open_store
@@ -59,15 +61,15 @@ def data_uri(image: np.ndarray, quality: int = 88) -> str:
 
 
 def _fit(image: np.ndarray, side: int, repeat: str | None = None) -> np.ndarray:
-    """Resize to long side ``side``; keep the height even for half-drop and the width even for brick,
-    so the preview's H/2 drop or W/2 shift lands on whole pixels."""
+    """Resize to long side ``side``; keep the sides the repeat divides (even height for half-drop, a
+    multiple of 3 for drop-1/3 ...), so the preview's drop or shift lands on whole pixels."""
     from PIL import Image
 
     h, w = image.shape[:2]
     scale = side / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     if repeat is not None:
-        nw, nh = even_size(repeat, nw, nh)
+        nw, nh = honoured_size(repeat, nw, nh)
     if (nh, nw) == (h, w):
         return image
     return np.asarray(Image.fromarray(image).resize((nw, nh), Image.Resampling.LANCZOS))
@@ -113,6 +115,7 @@ def _job_pictures(group: Any, info: Mapping[str, Any]) -> dict[str, Any]:
         pictures["result"] = data_uri(_fit(small, RESULT_SIDE))
         tile = _fit(small, PREVIEW_TILE_SIDE, repeat)
         pictures["preview"] = data_uri(repeat_preview(tile, repeat, PREVIEW_GRID, PREVIEW_GRID))
+        pictures["separation"] = separation_pictures(group, lambda image: data_uri(image, quality=95))
     return pictures
 
 
@@ -200,7 +203,8 @@ def _card(info: Mapping[str, Any], pictures: Mapping[str, Any]) -> str:
         f'<header><h3>{_e(job_id)}</h3><span class="badge {_e(status)}">{_e(status)}</span></header>'
         f"{bar}{error}"
         f'<div class="body"><div class="left"><div class="figures">{"".join(figures)}</div>'
-        f'<dl class="facts">{facts_html}</dl></div>{preview}</div></article>'
+        f'<dl class="facts">{facts_html}</dl></div>{preview}</div>'
+        f"{separation_html(job_id, pictures.get('separation'))}</article>"
     )
 
 
@@ -355,7 +359,7 @@ def render_report(store: Path, infos: list[dict[str, Any]], pictures: Mapping[st
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>weft report — {_e(store.name)}</title><style>{STYLE}</style></head><body><main>"
+        f"<title>weft report — {_e(store.name)}</title><style>{STYLE}{SEPARATION_STYLE}</style></head><body><main>"
         f'<h1>weft contact sheet</h1><p class="sub">Store <code>{_e(store)}</code> · {len(infos)} job(s) · '
         f"generated {generated}</p>"
         f'<p class="sub policy">{_e(_policy_line(infos))}</p>'

@@ -19,13 +19,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.repeat.lattice import Repeat, as_repeat, fit_to_repeat
+from pipeline.repeat.lattice import Repeat, as_repeat, fit_to_repeat, honoured_size
 from pipeline.repeat.seams import KNIT_ABOVE
 from pipeline.engine.losses import seam_fade_mask
 from pipeline.repeat.resample import resample_window, resize_uint8
 
-#: The shifted copy's offset as fractions (of H, of W): its seams must stay clear of the design's.
-_SHIFT = {Repeat.BLOCK: (0.5, 0.5), Repeat.HALF_DROP: (0.25, 0.5), Repeat.BRICK: (0.5, 0.25)}
+def knit_shift(repeat: Repeat) -> tuple[float, float]:
+    """The shifted copy's offset as fractions (of H, of W): its seams must stay clear of the design's.
+
+    Half a tile both ways for block. Under a drop d the copy's horizontal seams fall at s and
+    s + d in neighbouring columns, so s = (1 - d) / 2 keeps both away from 0 (a quarter for
+    half-drop, a third for drop-1/3); bricks likewise across. Mirror designs never need knitting
+    (a reflection is continuous), so their entry is only a default.
+    """
+    away = float((1 - repeat.fraction) / 2)
+    if repeat.kind == "drop":
+        return away, 0.5
+    if repeat.kind == "brick":
+        return 0.5, away
+    return 0.5, 0.5
+
+
 #: Long side at which seamlessness is judged (cheap, and stable against noise).
 _PROBE_SIDE = 256
 
@@ -39,7 +53,8 @@ def probe_seam_ratio(design: np.ndarray, repeat: Repeat | str) -> float:
     height, width = design.shape[:2]
     scale = min(1.0, _PROBE_SIDE / max(height, width))
     h, w = max(8, round(height * scale)), max(8, round(width * scale))
-    h, w = h + h % 2, w + w % 2  # both even: the probe's size is the same whatever the repeat type
+    # both even (then a multiple of the drop's denominator): the probe's size does not depend on half-drop vs brick
+    w, h = honoured_size(repeat, w + w % 2, h + h % 2)
     return float(design_seam_ratio(resize_uint8(design, repeat, (h, w)), repeat))
 
 
@@ -67,7 +82,7 @@ def content_window(
     plain = resample_window(design, repeat, size, *window, dst_origin=origin, device=device)
     if not knit or band <= 0:
         return plain
-    fy, fx = _SHIFT[repeat]
+    fy, fx = knit_shift(repeat)
     shift = (origin[0] + round(size[0] * fy), origin[1] + round(size[1] * fx))
     shifted = resample_window(design, repeat, size, *window, dst_origin=shift, device=device)
     weight = torch.from_numpy(seam_fade_mask(repeat, size, window, band, frame_origin=origin)).to(plain.device)

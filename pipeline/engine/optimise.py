@@ -40,7 +40,7 @@ def content_mask(
     origin: tuple[int, int] = (0, 0),
 ) -> torch.Tensor | None:
     """The content-loss weight map (1, 1, h, w) of a window, or None when the content is not faded."""
-    if settings.seam_content >= 1.0 or settings.seam_fade <= 0:
+    if settings.seam_content >= 1.0 or settings.seam_fade <= 0 or repeat.kind == "mirror":  # a mirror has no seam
         return None
     band = seam_band(settings, size)
     mask = seam_fade_mask(repeat, size, window, band, frame_origin=origin, floor=settings.seam_content)

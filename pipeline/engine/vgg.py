@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from pipeline.repeat.gather import LatticePad2d
+from pipeline.repeat.gather import LatticePad2d, gather_window
 
 from pipeline.repeat.lattice import Repeat
 from pipeline.engine.schedule import deepest_layer
@@ -57,9 +57,19 @@ class VGGFeatures(nn.Module):
         return self._pads[padding]
 
     def forward(self, image: torch.Tensor, layers: Sequence[str], padding: Padding) -> dict[str, torch.Tensor]:
-        """Run the image (Caffe BGR, N x 3 x H x W) and return the requested ReLU outputs."""
+        """Run the image (Caffe BGR, N x 3 x H x W) and return the requested ReLU outputs.
+
+        ``mirror``: the network sees the printed unit, the tile and its three reflections
+        (2W x 2H, gathered differentiably), with circular padding. Reflecting every layer's
+        features instead is exact only for the first convolution (a reflected image's features
+        are not reflected features) and leaves a line along the tile's edges.
+        """
         wanted = set(layers)
         last = deepest_layer(wanted)
+        if padding is not None and padding.kind == "mirror":
+            height, width = image.shape[-2:]
+            image = gather_window(image, padding, 0, 0, 2 * height, 2 * width)
+            padding = Repeat.BLOCK
         pad = self._pad(padding)
         features: dict[str, torch.Tensor] = {}
         x = image

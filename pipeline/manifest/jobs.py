@@ -25,7 +25,7 @@ from pipeline.manifest.sizing import _job_size
 from pipeline.manifest.sources import _json_safe, _Row
 from pipeline.manifest.specs import _JOB_KEYS, DEFAULT_REPEAT, DEFAULT_SEED, JobSpec, Policy, StyleRef
 from pipeline.manifest.styles import _style_uses
-from pipeline.manifest.values import _as_job_id, _job_fields
+from pipeline.manifest.values import _as_colourways, _as_job_id, _check_colourways, _job_fields, _with_drop
 
 
 @dataclass
@@ -58,12 +58,16 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
     elif job_id is not _BAD:
         jobs.first_seen[job_id] = row.source if row.label.startswith("row") else row.label
     fields = _merge_fields(jobs.defaults, _job_fields(where, row.entry))
+    _with_drop(where, fields, DEFAULT_REPEAT)
     size = fields.get("size") or fields.get("size_cm")
-    need_size = size is None or (size is not _BAD and size.long is not None)
+    need_size = size is None or (size is not _BAD and (size.long is not None or size.fit))
     design = ctx.image(where, "design", row.entry.get("design"), row.base, need_size)
     uses = _style_uses(where, row.entry.get("style"), jobs.styles, jobs.styles_known, jobs.used_styles)
     uses = _allowed_uses(where, uses, jobs.policy)
     settings = jobs.settings.for_job(where, row.entry)
+    ways = where.read("colourways", _as_colourways, row.entry.get("colourways", []))
+    if settings is not _BAD:
+        ways = _check_colourways(where, ways, settings.separation_colors)
     if design is _BAD or any(v is _BAD for v in fields.values()):
         return
     if settings is _BAD:  # no crop_to_repeat to apply; the size is still checked
@@ -75,7 +79,7 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
     settings, repeat, finding = tile
     fields = {**fields, "repeat": repeat}
     dims = _job_size(where, fields, finding.recipe.size if finding else design[1], ctx.limits)
-    if any(v is _BAD for v in (job_id, uses, settings, dims)):
+    if any(v is _BAD for v in (job_id, uses, settings, dims, ways)):
         return
     jobs.places[job_id] = where
     jobs.built.append(
@@ -92,5 +96,6 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
             entry=_json_safe(row.written),
             source=row.source,
             tile=finding,
+            colourways=tuple(ways),
         )
     )

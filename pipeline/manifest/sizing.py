@@ -2,8 +2,8 @@
 
 Sides given in pixels are kept exactly (or refused when the repeat cannot carry them); sides
 that are derived (from centimetres, from a long side and the design's aspect, or from the
-design) are rounded to whole pixels, to even ones where the repeat needs it
-(:func:`pipeline.repeat.lattice.even_sides`). The result is then held against the manifest's
+design) are rounded to whole pixels, to multiples of the drop's denominator where the repeat
+needs it (:func:`pipeline.repeat.lattice.side_divisors`). The result is then held against the manifest's
 ``[limits]``, since an absurd size is usually a typo.
 
 The underscore names are shared by the modules of :mod:`pipeline.manifest` only.
@@ -19,24 +19,23 @@ from pipeline.conventions import DEFAULT_DPI
 from pipeline.errors import GeometryError
 from pipeline.manifest.problems import _BAD, _Where
 from pipeline.manifest.specs import DEFAULT_REPEAT, Limits
+from pipeline.manifest.screens import fit_size, rule_problems
 from pipeline.manifest.values import _Size
-from pipeline.repeat.lattice import Repeat, check_size, even_sides
+from pipeline.repeat.lattice import Repeat, check_size, side_divisors
 
 
-def _fit(value: float, even: bool) -> int:
-    """Round a derived side to a whole pixel count, even when the repeat needs it (halves go up)."""
-    if even:
-        return max(2, 2 * math.floor(value / 2 + 0.5))
-    return max(1, math.floor(value + 0.5))
+def _fit(value: float, divisor: int) -> int:
+    """Round a derived side to the nearest multiple of ``divisor`` pixels (halves go up), at least one."""
+    return max(divisor, divisor * math.floor(value / divisor + 0.5))
 
 
 def _fit_sides(
     repeat: Repeat, width: float, height: float, explicit: tuple[bool, bool] = (False, False)
 ) -> tuple[int, int]:
     """W x H in whole pixels: ``explicit`` sides (given in pixels) rounded as they are, the others fitted."""
-    even_w, even_h = even_sides(repeat)
-    final_w = round(width) if explicit[0] else _fit(width, even_w)
-    final_h = round(height) if explicit[1] else _fit(height, even_h)
+    div_w, div_h = side_divisors(repeat)
+    final_w = round(width) if explicit[0] else _fit(width, div_w)
+    final_h = round(height) if explicit[1] else _fit(height, div_h)
     return final_w, final_h
 
 
@@ -90,13 +89,23 @@ def _job_size(where: _Where, fields: Mapping[str, Any], design_size: Any, limits
     size: _Size | None = fields.get("size") or fields.get("size_cm")
     field_name = size.field if size else "size"
     prefix = "" if size else f"no size given, so the design's own {design_size[0]}x{design_size[1]} is used: "
-    try:
-        repeat, dpi = fields.get("repeat", DEFAULT_REPEAT), fields.get("dpi", DEFAULT_DPI)
-        width, height = _output_size(size, repeat, dpi, design_size)
-    except GeometryError as error:
-        where.error(field_name, f"{prefix}{error}")
-        return _BAD
+    repeat, dpi = fields.get("repeat", DEFAULT_REPEAT), fields.get("dpi", DEFAULT_DPI)
+    screen, fabric = fields.get("screen_circumference_cm"), fields.get("fabric_width_cm")
+    if size is not None and size.fit:
+        if screen is None and fabric is None:
+            where.error(field_name, 'size_cm = "fit" needs screen_circumference_cm or fabric_width_cm to fit to')
+            return _BAD
+        width, height = fit_size(repeat, *design_size, dpi, screen, fabric)
+    else:
+        try:
+            width, height = _output_size(size, repeat, dpi, design_size)
+        except GeometryError as error:
+            where.error(field_name, f"{prefix}{error}")
+            return _BAD
     problems = _limit_problems(width, height, limits)
     for message in problems:
         where.error(field_name, f"{prefix}{message}")
-    return _BAD if problems else (width, height)
+    rules = rule_problems(repeat, width, height, dpi, screen, fabric)
+    for rule_field, message in rules:
+        where.error(rule_field, f"{prefix}{message}")
+    return _BAD if problems or rules else (width, height)

@@ -19,9 +19,12 @@ from pipeline.repeat.lattice import Repeat
 from pipeline.settings import SETTING_NAMES, Settings
 
 #: Keys of a job besides settings overrides (``profile``: the profile this job's settings stand on).
-JOB_FIELDS: tuple[str, ...] = ("id", "design", "style", "repeat", "size", "size_cm", "dpi", "seed", "profile")
+JOB_FIELDS: tuple[str, ...] = (
+    "id", "design", "style", "repeat", "drop", "size", "size_cm", "dpi", "seed", "profile",
+    "screen_circumference_cm", "fabric_width_cm", "colourways",
+)  # fmt: skip
 #: Job keys that only make sense per job, so ``[defaults]`` refuses them.
-PER_JOB_FIELDS: frozenset[str] = frozenset({"id", "design", "style"})
+PER_JOB_FIELDS: frozenset[str] = frozenset({"id", "design", "style", "colourways"})
 STYLE_FIELDS: tuple[str, ...] = ("id", "path", "license", "attribution", "notes")
 BLEND_FIELDS: tuple[str, ...] = ("style", "weight")
 TOP_LEVEL_FIELDS: tuple[str, ...] = (
@@ -60,6 +63,17 @@ class StyleUse:
 
 
 @dataclass(frozen=True)
+class Colourway:
+    """A named recolouring of a job's separation: one ``#rrggbb`` per separated colour, in palette order."""
+
+    name: str
+    colors: tuple[str, ...]
+
+
+COLOURWAY_FIELDS: tuple[str, ...] = ("name", "colors")
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """Everything one job needs, validated: nothing downstream re-reads the manifest."""
 
@@ -75,6 +89,7 @@ class JobSpec:
     entry: dict[str, Any]  # the job's entry as written (JSON-safe), for provenance
     source: str  # "manifests/demo.toml" or "manifests/jobs.csv row 7"
     tile: TileFinding | ClothCrop | None = None  # what crop_to_repeat cut from a photographed design
+    colourways: tuple[Colourway, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ from typing import Any
 
 from pipeline.conventions import is_valid_job_id
 from pipeline.manifest.problems import _BAD, _check_keys, _Invalid, _suggest, _Where
-from pipeline.manifest.specs import BLEND_FIELDS, MAX_DPI, MAX_SEED, Limits
-from pipeline.repeat.lattice import Repeat
+from pipeline.colour import ColourError, parse_hex, to_hex
+from pipeline.manifest.specs import BLEND_FIELDS, COLOURWAY_FIELDS, MAX_DPI, MAX_SEED, Colourway, Limits
+from pipeline.errors import GeometryError
+from pipeline.repeat.lattice import Repeat, as_drop, as_repeat
 from pipeline.settings import SETTING_NAMES, Settings, available_profiles
 
 # --- plain values ----------------------------------------------------------------------------
@@ -96,12 +98,41 @@ def _as_job_id(value: Any) -> str:
 
 
 def _as_repeat(value: Any) -> Repeat:
-    """A repeat type by name, in any case."""
+    """A repeat type by name, in any case: block, half-drop, brick, mirror, drop-1/3, brick-2/5 ..."""
     names = [r.value for r in Repeat]
-    if isinstance(value, str) and value.strip().lower() in names:
-        return Repeat(value.strip().lower())
+    if isinstance(value, str):
+        try:
+            return as_repeat(value)
+        except GeometryError:
+            pass
     hint = _suggest(value, names) if isinstance(value, str) else ""
-    raise _Invalid(f"unknown repeat {value!r}{hint}; choose one of {', '.join(names)}")
+    raise _Invalid(
+        f"unknown repeat {value!r}{hint}; choose one of {', '.join(names[:4])}, or drop-P/Q or brick-P/Q "
+        "(e.g. drop-1/3; or give drop = \"1/3\" beside repeat = \"half-drop\")"
+    )
+
+
+def _as_drop(value: Any) -> Any:
+    """A drop fraction, ``"1/3"`` or a number between 0 and 1 (the drop of a drop, the offset of a brick)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _Invalid(f"must be a fraction such as \"1/3\", got {value!r}")
+    try:
+        return as_drop(str(value))
+    except GeometryError as error:
+        raise _Invalid(str(error)) from None
+
+
+def _with_drop(where: _Where, fields: dict[str, Any], default: Repeat) -> None:
+    """Fold a ``drop`` field into ``repeat`` (``half-drop`` + ``drop = "1/3"`` is ``drop-1/3``), in place."""
+    drop = fields.pop("drop", None)
+    repeat = fields.get("repeat", default)
+    if drop is None or drop is _BAD or repeat is _BAD:
+        return
+    try:
+        fields["repeat"] = Repeat.with_drop(repeat, drop)
+    except GeometryError as error:
+        where.error("drop", str(error))
+        fields["repeat"] = _BAD
 
 
 def _as_profile(value: Any) -> str:
@@ -123,6 +154,7 @@ class _Size:
     field: str  # "size" or "size_cm"
     long: float | None = None
     exact: tuple[float, float] | None = None
+    fit: bool = False  # size_cm = "fit": the design's size moved to the nearest one the physical rules allow
 
     @property
     def in_pixels(self) -> bool:
@@ -146,8 +178,19 @@ def _as_size(field_name: str, unit: str, parse_side: Callable[[Any, str], float]
 
 #: ``size``: pixels, whole numbers up to a million a side.
 _as_size_px = _as_size("size", "pixels", lambda value, what: _as_int(value, 1, 10**6, what))
-#: ``size_cm``: centimetres, any positive number.
-_as_size_cm = _as_size("size_cm", "centimetres", _as_positive)
+_as_size_cm_sides = _as_size("size_cm", "centimetres", _as_positive)
+
+
+def _as_size_cm(value: Any) -> _Size:
+    """``size_cm``: centimetres, any positive number; or ``"fit"``: the nearest size the screen and fabric rules allow."""
+    if isinstance(value, str) and value.strip().lower() == "fit":
+        return _Size("size_cm", fit=True)
+    return _as_size_cm_sides(value)
+
+
+def _as_length_cm(what: str) -> Callable[[Any], float]:
+    """Parser of a physical length in centimetres (a screen's circumference, a fabric's width)."""
+    return lambda value: _as_positive(value, what)
 
 
 # --- blends ----------------------------------------------------------------------------------
@@ -194,10 +237,60 @@ def _as_blend(value: Any) -> tuple[list[tuple[str, float]], list[str]]:
     return pairs, issues
 
 
+# --- colourways ------------------------------------------------------------------------------
+
+
+def _as_colourway(index: int, entry: Any) -> Colourway:
+    """One ``{name = "indigo", colors = ["#1b2a49", ...]}`` table."""
+    if not isinstance(entry, dict):
+        raise _Invalid(f"entry {index} must be a {{name = ..., colors = [...]}} table, got {entry!r}")
+    unknown = [k for k in entry if k not in COLOURWAY_FIELDS]
+    if unknown:
+        raise _Invalid(f"entry {index}: unknown key '{unknown[0]}'{_suggest(unknown[0], COLOURWAY_FIELDS)}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not is_valid_job_id(name.strip()):
+        raise _Invalid(f"entry {index} needs name = \"...\" (letters, digits, '-', '_', '.'), got {name!r}")
+    colors = entry.get("colors")
+    if not isinstance(colors, list) or not colors:
+        raise _Invalid(f"colourway '{name.strip()}' needs colors = [\"#rrggbb\", ...], one per separated colour")
+    try:
+        return Colourway(name.strip(), tuple(to_hex(parse_hex(c)) for c in colors))
+    except ColourError as error:
+        raise _Invalid(f"colourway '{name.strip()}': {error}") from None
+
+
+def _as_colourways(value: Any) -> tuple[Colourway, ...]:
+    """A list of named palettes that recolour the separation."""
+    if not isinstance(value, list):
+        raise _Invalid(f"must be a list of {{name, colors}} tables, got {value!r}")
+    ways = tuple(_as_colourway(i, entry) for i, entry in enumerate(value, 1))
+    names = [w.name for w in ways]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise _Invalid(f"colourway '{twice[0]}' is named twice")
+    return ways
+
+
+def _check_colourways(where: _Where, ways: Any, colors: int) -> Any:
+    """Colourways need a separation, and one colour per separated colour; :data:`_BAD` after reporting."""
+    if ways is _BAD or not ways:
+        return ways
+    if not colors:
+        where.error("colourways", "colourways recolour the separation: set colors = N (or a palette) first")
+        return _BAD
+    wrong = [w for w in ways if len(w.colors) != colors]
+    for way in wrong:
+        where.error("colourways", f"colourway '{way.name}' has {len(way.colors)} colours; the separation has {colors}")
+    return _BAD if wrong else ways
+
+
 # --- job fields and limits -------------------------------------------------------------------
 
 _FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {
     "repeat": _as_repeat,
+    "drop": _as_drop,
+    "screen_circumference_cm": _as_length_cm("screen_circumference_cm"),
+    "fabric_width_cm": _as_length_cm("fabric_width_cm"),
     "size": _as_size_px,
     "size_cm": _as_size_cm,
     "dpi": _as_dpi,
@@ -206,7 +299,7 @@ _FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {
 
 
 def _job_fields(where: _Where, table: Mapping[str, Any]) -> dict[str, Any]:
-    """repeat / size / size_cm / dpi / seed present in one layer (defaults or a job), parsed."""
+    """repeat / drop / size / size_cm / dpi / seed / screen rules present in one layer (defaults or a job), parsed."""
     parsed = {name: where.read(name, parse, table[name]) for name, parse in _FIELD_PARSERS.items() if name in table}
     if "size" in table and "size_cm" in table:
         where.error("size_cm", "give size (pixels) or size_cm (centimetres), not both")
@@ -304,5 +397,7 @@ _CELL_PARSERS: dict[str, Callable[[str], Any]] = {
     "size_cm": _size_from_text(_float_from_text),
     "dpi": _int_from_text,
     "seed": _int_from_text,
+    "screen_circumference_cm": _float_from_text,
+    "fabric_width_cm": _float_from_text,
     **{name: _list_from_text for name in SETTING_NAMES if _tuple_setting(name)},
 }

@@ -24,7 +24,7 @@ from PIL import Image
 from scipy import ndimage
 
 from pipeline.repeat.cloth import Box, Light, illumination, luma, repeating_box, textured_box
-from pipeline.repeat.lattice import Repeat, as_repeat, even_size
+from pipeline.repeat.lattice import Repeat, as_repeat, honoured_size
 from pipeline.repeat.lattice_fit import LatticeReading, TileForm, find_lattice, high_pass, read_lattice
 from pipeline.repeat.seams import frame_ratio, repeat_seam_ratio
 
@@ -205,7 +205,7 @@ def search_tile(photo: np.ndarray, repeat: Repeat | str | None = None) -> TileFi
 
 def tile_size(repeat: Repeat, period: tuple[float, float]) -> tuple[int, int]:
     """Whole pixels for one period, even where the repeat needs it."""
-    return even_size(repeat, max(2, round(period[0])), max(2, round(period[1])))
+    return honoured_size(repeat, max(2, round(period[0])), max(2, round(period[1])))
 
 
 def _at_scale(recipe: TileRecipe, factor: float) -> TileRecipe:

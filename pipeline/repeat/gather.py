@@ -2,9 +2,9 @@
 
 :func:`gather_window` reads a window from a tile stored as a numpy array, a torch tensor
 (CPU or CUDA, differentiable) or a zarr array. It never loops over pixels: a window is cut
-into the few rectangles where the lattice map is a plain translation, and each rectangle is
-one slice. Padding inside the network, tile halos and resampling between scales are all
-this one gather.
+into the few rectangles where the lattice map is a plain translation (or, for ``mirror``, a
+reflection), and each rectangle is one slice, flipped where the mirror reflects it. Padding
+inside the network, tile halos and resampling between scales are all this one gather.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _intervals(start: int, length: int, period: int) -> list[tuple[int, int, int
 
 
 class _Piece(NamedTuple):
-    """One rectangle of a gather: window[dy:dy+h, dx:dx+w] = tile[sy:sy+h, sx:sx+w]."""
+    """One rectangle of a gather: window[dy:dy+h, dx:dx+w] = tile[sy:sy+h, sx:sx+w], flipped along y/x when set."""
 
     dy: int
     dx: int
@@ -39,6 +39,33 @@ class _Piece(NamedTuple):
     sx: int
     h: int
     w: int
+    flip_y: bool = False
+    flip_x: bool = False
+
+    @property
+    def flipped(self) -> bool:
+        """Whether this piece is a reflection of the tile (mirror), not a translation."""
+        return self.flip_y or self.flip_x
+
+
+def _mirror_intervals(start: int, length: int, period: int) -> list[tuple[int, int, int, bool]]:
+    """Cut [start, start+length) of a side reflected at both ends: (dst offset, src start, n, flipped)."""
+    out = []
+    for dst, src, n, k in _intervals(start, length, period):
+        if k % 2:  # an odd copy is the reflection: plane index k*period + r reads tile[period - 1 - r]
+            out.append((dst, period - src - n, n, True))
+        else:
+            out.append((dst, src, n, False))
+    return out
+
+
+def _mirror_plan(tile_h: int, tile_w: int, y0: int, x0: int, height: int, width: int) -> list[list[_Piece]]:
+    """The mirror lattice is separable: column strips, each cut into row pieces, each maybe flipped."""
+    rows = _mirror_intervals(y0, height, tile_h)
+    return [
+        [_Piece(dy, dx, sy, sx, h, w, fy, fx) for dy, sy, h, fy in rows]
+        for dx, sx, w, fx in _mirror_intervals(x0, width, tile_w)
+    ]
 
 
 def gather_plan(
@@ -46,8 +73,10 @@ def gather_plan(
 ) -> tuple[bool, list[list[_Piece]]]:
     """(outer_is_x, strips): the window cut into strips along the outer axis, each cut into pieces.
 
-    Within a piece the lattice map is one translation, so a piece is one slice of the tile.
+    Within a piece the lattice map is one translation (or reflection), so a piece is one slice of the tile.
     """
+    if repeat.kind == "mirror":
+        return True, _mirror_plan(tile_h, tile_w, y0, x0, height, width)
     outer_is_x, shear = lattice_form(repeat, tile_w, tile_h)
     if outer_is_x:
         o_start, o_len, o_period, i_start, i_len, i_period = x0, width, tile_w, y0, height, tile_h
@@ -98,7 +127,7 @@ def gather_window(image: Any, repeat: Repeat | str, y0: int, x0: int, height: in
     outer_is_x, strips = gather_plan(repeat, tile_h, tile_w, y0, x0, height, width)
     pieces = [piece for strip in strips for piece in strip]
     if channels_first:
-        if len(pieces) == 1:
+        if len(pieces) == 1 and not pieces[0].flipped:
             p = pieces[0]
             return image[..., p.sy : p.sy + p.h, p.sx : p.sx + p.w]
         import torch
@@ -107,15 +136,22 @@ def gather_window(image: Any, repeat: Repeat | str, y0: int, x0: int, height: in
             return _lattice_gather()(image, tuple(pieces), (height, width))
         out = _torch_out(image, height, width)
         for p in pieces:
-            out[..., p.dy : p.dy + p.h, p.dx : p.dx + p.w] = image[..., p.sy : p.sy + p.h, p.sx : p.sx + p.w]
+            out[..., p.dy : p.dy + p.h, p.dx : p.dx + p.w] = _torch_piece(image[..., p.sy : p.sy + p.h, p.sx : p.sx + p.w], p)
         return out
-    if len(pieces) == 1 and isinstance(image, np.ndarray):
+    if len(pieces) == 1 and not pieces[0].flipped and isinstance(image, np.ndarray):
         p = pieces[0]
         return image[p.sy : p.sy + p.h, p.sx : p.sx + p.w]
     out = np.empty((height, width, *image.shape[2:]), dtype=image.dtype)
     for p in pieces:
-        out[p.dy : p.dy + p.h, p.dx : p.dx + p.w] = image[p.sy : p.sy + p.h, p.sx : p.sx + p.w]
+        block = image[p.sy : p.sy + p.h, p.sx : p.sx + p.w]
+        out[p.dy : p.dy + p.h, p.dx : p.dx + p.w] = block[:: -1 if p.flip_y else 1, :: -1 if p.flip_x else 1]
     return out
+
+
+def _torch_piece(block: Any, piece: _Piece) -> Any:
+    """A torch slice of the tile, reflected as the piece says (torch has no negative-step slices)."""
+    dims = [d for d, flip in ((-2, piece.flip_y), (-1, piece.flip_x)) if flip]
+    return block.flip(dims) if dims else block
 
 
 @lru_cache(maxsize=1)
@@ -133,7 +169,7 @@ def _lattice_gather() -> Any:
         def forward(ctx: Any, image: Any, pieces: tuple[_Piece, ...], size: tuple[int, int]) -> Any:
             out = _torch_out(image, *size)
             for p in pieces:
-                out[..., p.dy : p.dy + p.h, p.dx : p.dx + p.w] = image[..., p.sy : p.sy + p.h, p.sx : p.sx + p.w]
+                out[..., p.dy : p.dy + p.h, p.dx : p.dx + p.w] = _torch_piece(image[..., p.sy : p.sy + p.h, p.sx : p.sx + p.w], p)
             ctx.pieces = pieces
             ctx.meta = (tuple(image.shape), image.dtype, image.device, _torch_layout(image))
             return out
@@ -143,7 +179,7 @@ def _lattice_gather() -> Any:
             shape, dtype, device, layout = ctx.meta
             grad_in = torch.empty(shape, dtype=dtype, device=device, memory_format=layout).zero_()
             for p in ctx.pieces:
-                grad_in[..., p.sy : p.sy + p.h, p.sx : p.sx + p.w] += grad[..., p.dy : p.dy + p.h, p.dx : p.dx + p.w]
+                grad_in[..., p.sy : p.sy + p.h, p.sx : p.sx + p.w] += _torch_piece(grad[..., p.dy : p.dy + p.h, p.dx : p.dx + p.w], p)
             return grad_in, None, None
 
     return LatticeGather.apply
@@ -172,9 +208,10 @@ def _lattice_pad_module() -> type:
     class LatticePad2d(nn.Module):
         """Pad a feature map (N, C, H, W) by its repeat lattice: the seamless stand-in for zero padding.
 
-        For ``block`` this equals circular padding; half-drop and brick gather with the H/2 or
-        W/2 shift of the current map's own size, so the shift is honoured at every level of the
-        network. All three use the in-place-backward gather, which is 2x faster than
+        For ``block`` this equals circular padding; drops and bricks gather with the shift of
+        the current map's own size (H/2, H/3 ...), so the shift is honoured at every level of
+        the network; ``mirror`` is a reflection with the edge pixel repeated (numpy's
+        "symmetric"). All use the in-place-backward gather, which is 2x faster than
         ``F.pad(mode="circular")`` inside VGG-19. ``repeat=None`` gives plain zero padding.
         """
 

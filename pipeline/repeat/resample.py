@@ -1,8 +1,8 @@
 """Lattice-aware resampling: resize a repeat, or any window of the resized plane, without a seam.
 
 A resized repeat must still be a repeat: the pixels near the right edge interpolate from the
-pixels across the wrap (for half-drop, shifted by H/2), never from a clamped or mirrored
-border. So every read of the source goes through :func:`pipeline.repeat.gather.gather_window`,
+pixels across the wrap (for half-drop, shifted by H/2; for mirror, reflected), never from a
+clamped border. So every read of the source goes through :func:`pipeline.repeat.gather.gather_window`,
 and only the margin-padded source window a destination window needs is ever read (a tile's
 initialisation at the next scale reads a few MB of a zarr level, not the whole level).
 
@@ -26,7 +26,7 @@ import torch
 
 from pipeline.errors import GeometryError
 from pipeline.repeat.gather import gather_window
-from pipeline.repeat.lattice import Repeat, is_torch, spatial_shape, as_repeat, check_size
+from pipeline.repeat.lattice import Repeat, as_repeat, check_size, is_torch, reflect_index, spatial_shape
 
 Mode = Literal["bicubic", "bilinear"]
 
@@ -56,15 +56,19 @@ class _Taps:
 
 
 def _axis_taps(
-    start: int, count: int, src_len: int, dst_len: int, src_origin: int, mode: str, antialias: bool
+    start: int, count: int, src_len: int, dst_len: int, src_origin: int, mode: str, antialias: bool,
+    fold: bool = False,
 ) -> _Taps:
     """Taps for destination plane pixels start .. start+count-1 of an axis scaled src_len -> dst_len.
 
     The source position u = ((2Y + 1) * src_len - dst_len) / (2 * dst_len) is split exactly into
     an integer part and a fraction t; weights depend on t only, so the same output pixel gets
-    bit-identical weights whatever window it is computed in.
+    bit-identical weights whatever window it is computed in. ``fold`` (mirror) first reflects
+    destination pixels into [0, dst_len), so a pixel across a mirror edge repeats its twin's bits.
     """
     ys = np.arange(start, start + count, dtype=np.int64)
+    if fold:
+        ys = reflect_index(ys, dst_len)
     num = (2 * ys + 1) * src_len - dst_len
     den = 2 * dst_len
     base = num // den  # floor(u)
@@ -154,8 +158,9 @@ def resample_window(
     check_size(repeat, dst_w, dst_h)
     if height < 0 or width < 0:
         raise GeometryError(f"window size {width}x{height} is negative")
-    rows = _axis_taps(y0 + dst_origin[0], height, src_h, dst_h, src_origin[0], mode, antialias)
-    cols = _axis_taps(x0 + dst_origin[1], width, src_w, dst_w, src_origin[1], mode, antialias)
+    fold = repeat.kind == "mirror"
+    rows = _axis_taps(y0 + dst_origin[0], height, src_h, dst_h, src_origin[0], mode, antialias, fold)
+    cols = _axis_taps(x0 + dst_origin[1], width, src_w, dst_w, src_origin[1], mode, antialias, fold)
     window = gather_window(src, repeat, rows.first, cols.first, rows.length, cols.length)
     with torch.no_grad():
         batch = _as_batch(window, device)

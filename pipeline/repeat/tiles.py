@@ -1,8 +1,10 @@
 """Frames and tile grids: how a level of a job is cut into tiles that each cover one chunk.
 
-Any axis-aligned W x H window of the plane is a fundamental domain of all three lattices,
-so a refinement level may be stored in a *frame* that starts at any origin (oy, ox) of the
-plane and still hold the whole repeat. :class:`TileGrid` cuts a frame into tile cores (one
+Any axis-aligned W x H window of the plane is a fundamental domain of the block, drop and
+brick lattices, so a refinement level may be stored in a *frame* that starts at any origin
+(oy, ox) of the plane and still hold the whole repeat. A mirror repeat's W x H windows are
+not (the plane's period is 2W x 2H), so its frames always start at (0, 0) and its tiles rely
+on the feathered overlaps alone. :class:`TileGrid` cuts a frame into tile cores (one
 zarr chunk each); moving the origin between levels moves the grid, so no tile boundary
 survives two passes. :func:`wrapped_overlaps` says which lattice copies of one rectangle
 meet another: what the stitch step and the Dask dependencies need.
@@ -70,7 +72,8 @@ def wrapped_overlaps(
     The intersection is given in the coordinates ``b`` is given in; the same pixels in ``a``'s
     coordinates are the intersection shifted by -t. This is how a stitch finds which tiles'
     extended windows cover a chunk across the wrap (for half-drop the neighbour across the
-    right edge comes shifted by H/2), so it is lattice-generic rather than a modulo.
+    right edge comes shifted by H/2), so it is lattice-generic rather than a modulo. Only
+    translations count (for mirror they are steps of 2W and 2H, not the reflections).
     """
     ra, rb = Rect(*a), Rect(*b)
     if ra.empty or rb.empty:
@@ -161,6 +164,11 @@ class TileGrid(ChunkCount):
         object.__setattr__(self, "repeat", as_repeat(self.repeat))
         object.__setattr__(self, "origin", (int(self.origin[0]), int(self.origin[1])))
         check_size(self.repeat, self.width, self.height)
+        if self.repeat.kind == "mirror" and self.origin != (0, 0):
+            raise GeometryError(
+                f"a mirror repeat's frame starts at (0, 0), not {self.origin}: a shifted W x H window of a "
+                "mirrored plane is not one whole repeat"
+            )
         if self.core < 1:
             raise GeometryError(f"tile core must be at least 1 px, got {self.core}")
 
@@ -206,14 +214,17 @@ class TileGrid(ChunkCount):
         Returns (tile, t, part): the copy of the tile's window translated by lattice vector t
         covers ``part`` of ``rect`` (frame coordinates). Equivalent to :func:`wrapped_overlaps`
         over every tile, but only looks at tiles near ``rect``: a chunk's stitch dependencies.
+        Reflected copies (mirror) are not translations and are left out: across a mirror edge
+        a chunk is its own tile's window, normalised by its weight.
         """
         target = Rect(*rect)
         if target.empty:
             return []
         grown = Rect(target.y0 - overlap, target.x0 - overlap, target.height + 2 * overlap, target.width + 2 * overlap)
-        _, strips = gather_plan(self.repeat, self.height, self.width, *grown)
         found: dict[tuple[int, int, int, int], tuple[Tile, tuple[int, int], Rect]] = {}
-        for piece in (p for strip in strips for p in strip):
+        for piece in self._pieces(grown):
+            if piece.flipped:
+                continue
             # this piece of the grown rect is frame rect (sy, sx, h, w) translated by t
             t = (grown.y0 + piece.dy - piece.sy, grown.x0 + piece.dx - piece.sx)
             for row in range(piece.sy // self.core, (piece.sy + piece.h - 1) // self.core + 1):
@@ -223,6 +234,25 @@ class TileGrid(ChunkCount):
                     if part is not None:
                         found[(row, col, *t)] = (tile, t, part)
         return [found[key] for key in sorted(found)]
+
+    def tiles_read(self, rect: tuple[int, int, int, int]) -> set[tuple[int, int]]:
+        """(row, col) of every tile whose core holds a pixel of ``rect``, across the wrap and any reflection.
+
+        What a window read from this level depends on (a tile's halo, a resampled chunk).
+        """
+        found = set()
+        for piece in self._pieces(Rect(*rect)):
+            for row in range(piece.sy // self.core, (piece.sy + piece.h - 1) // self.core + 1):
+                for col in range(piece.sx // self.core, (piece.sx + piece.w - 1) // self.core + 1):
+                    found.add((row, col))
+        return found
+
+    def _pieces(self, rect: Rect) -> list[Any]:
+        """The gather pieces of a frame rectangle (each one slice of the frame)."""
+        if rect.empty:
+            return []
+        _, strips = gather_plan(self.repeat, self.height, self.width, *rect)
+        return [piece for strip in strips for piece in strip]
 
 
 def feather_weights(tile: Tile, overlap: int) -> np.ndarray:

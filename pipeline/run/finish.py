@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.conventions import JobStatus
-from pipeline.repeat.seams import boundary_seam_ratio, frame_ratio, repeat_seam_ratio, tile_boundary_lines
+from pipeline.repeat.seams import frame_ratio, seam_figures
 from pipeline.run import store
 from pipeline.run.models import model_record
 from pipeline.run.outcome import JobOutcome
@@ -25,14 +25,9 @@ def finish_job(plan: Plan, root: Any, outcome: JobOutcome) -> None:
     assert job is not None
     image = store.level_array(str(plan.store), job.id)[...]
     final = job.levels[-1]
-    seams = {
-        "repeat": round(float(repeat_seam_ratio(image, job.spec.repeat)), 4),
-        "frame": round(float(frame_ratio(image, job.spec.repeat)), 3),
-    }
-    if (final.tiled or final.inferred) and final.chunks > 1:
-        lines = tile_boundary_lines(final.tile_grid(job.spec.repeat))
-        ratios = boundary_seam_ratio(image, lines, repeat=job.spec.repeat)
-        seams["internal_max"] = round(float(max(ratios.values())), 4) if ratios else 1.0
+    split = (final.tiled or final.inferred) and final.chunks > 1
+    grid = final.tile_grid(job.spec.repeat) if split else None
+    seams = {**seam_figures(image, job.spec.repeat, grid), "frame": round(float(frame_ratio(image, job.spec.repeat)), 3)}
     write_pyramid(str(plan.store), job.id)
     outcome.seconds = time.time() - outcome.started
     outcome.seams = seams

@@ -185,6 +185,6 @@ class Graph:
         if not previous_chunks:
             return []
         rect = source_rect(level, previous, window)
-        wanted = {(t.row, t.col) for t, _, _ in previous_grid.contributors(tuple(rect), 0)}
+        wanted = previous_grid.tiles_read(tuple(rect))
         unique = {id(previous_chunks[rc]): previous_chunks[rc] for rc in sorted(wanted) if rc in previous_chunks}
         return list(unique.values())

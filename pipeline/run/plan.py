@@ -28,7 +28,7 @@ from rich.table import Table
 from pipeline import ENGINE_VERSION
 from pipeline.conventions import JobStatus, PlanState
 from pipeline.errors import ManifestError, Problem, WeftError
-from pipeline.repeat.lattice import Repeat, even_size
+from pipeline.repeat.lattice import Repeat, honoured_size
 from pipeline.repeat.tiles import TileGrid
 from pipeline.manifest.load import read_manifest
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT
@@ -179,14 +179,15 @@ def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int
     sizes = []
     for j in range(refinements, -1, -1):  # level 0 first
         factor = s.scale_factor**j
-        sizes.append(even_size(repeat, max(16, round(width / factor)), max(16, round(height / factor))))
+        sizes.append(honoured_size(repeat, max(16, round(width / factor)), max(16, round(height / factor))))
     coarse_w, coarse_h = sizes[0]
     coarse_sizes = tuple(whole_image_sizes(coarse_w, coarse_h, repeat, s))
     core = s.tile_size
     levels = [LevelPlan(0, coarse_h, coarse_w, (0, 0), False, core, 0, 0, s.iterations)]
     last = len(sizes) - 1
     for index, (w, h) in enumerate(sizes[1:], start=1):
-        shift = (last - index) % 2 * (core // 2)  # final level at (0, 0), the one before shifted by T/2, ...
+        # final level at (0, 0), the one before shifted by T/2, ...; a mirror's frames cannot move (repeat/tiles.py)
+        shift = 0 if repeat.kind == "mirror" else (last - index) % 2 * (core // 2)
         tiled = s.refine
         levels.append(
             LevelPlan(

@@ -66,6 +66,7 @@ def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any
         "policy": plan.manifest.policy.record() if plan.manifest.policy is not None else None,
         "engine": spec.settings.engine,
         "model": None if job.model is None else {"id": job.model.id, "key": job.model.key},
+        "colourways": [{"name": way.name, "colors": list(way.colors)} for way in spec.colourways],
         "levels_plan": [
             {"index": lv.index, "size": [lv.width, lv.height], "tiled": lv.tiled, "iterations": lv.iterations,
              "feedforward": lv.inferred}

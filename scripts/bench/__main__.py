@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from scripts.bench import engine, export, feedforward, geometry, load, padding, pipeline_run
+from scripts.bench import engine, export, feedforward, geometry, load, padding, pipeline_run, separation
 from scripts.bench.machine import LoadSampler, git_commit, load1, machine
 from scripts.bench.render import markdown_block, print_tables, rerender, write_markdown
 
 #: section name -> module, in the order they run and stand in the markdown
 SECTIONS: dict[str, ModuleType] = {
     "engine": engine, "padding": padding, "geometry": geometry, "pipeline": pipeline_run, "export": export,
+    "separation": separation,
     "load": load, "feedforward": feedforward,
 }  # fmt: skip
 PIPELINE = pipeline_run.PIPELINE_SETTINGS
@@ -62,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline-refine-iterations", type=int, default=PIPELINE["refine_iterations"],
                    help="pipeline: iterations per refined scale")
     p.add_argument("--tile-size", type=int, default=PIPELINE["tile_size"], help="pipeline: tile core, px")
-    p.add_argument("--export-size", type=int, default=8192, help="export: job side, px")
+    p.add_argument("--export-size", type=int, default=8192, help="export and separation: job side, px")
     p.add_argument("--load-jobs", type=int, default=200, help="load: number of jobs (in 4 batches)")
     p.add_argument("--ff-sizes", type=_ints, default=(1024, 2048), help="feedforward: sizes of both engines, px")
     p.add_argument("--ff-print-sizes", type=_ints, default=(4096, 8192), help="feedforward: print sizes, px")
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "geometry": "torch threads 1 (numpy is single-threaded)",
         "pipeline": "2 worker processes x 1 thread, torch threads 1 per worker",
         "export": "one process",
+        "separation": "one process, numpy and scipy single-threaded",
         "load": "2 worker processes x 1 thread, torch threads 1 per worker",
         "feedforward": "2 worker processes x 1 thread (training: train_threads 2); optimise: 2 threads, "
                        "projections: 1 thread per worker",
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                       "refine_iterations": args.pipeline_refine_iterations},
         ),
         "export": lambda: export.bench_export_rows(args.export_size, log=log),
+        "separation": lambda: separation.bench_separation(args.export_size, log=log),
         "load": lambda: load.bench_load(args.load_jobs, quiet=quiet, log=log),
         "feedforward": lambda: feedforward.bench_feedforward(
             args.ff_sizes, args.ff_print_sizes, args.ff_quality_size, device=args.device, quiet=quiet, log=log,
