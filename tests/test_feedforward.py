@@ -26,8 +26,8 @@ from pipeline.repeat.seams import SEAMLESS, repeat_seam_ratio
 from pipeline.settings import Settings
 
 CPU = torch.device("cpu")
-#: Sizes (h, w) each repeat can carry through the net's two downsamplings (a drop axis needs 8).
-SIZES = {Repeat.BLOCK: (96, 64), Repeat.HALF_DROP: (64, 96), Repeat.BRICK: (64, 96)}
+#: Sizes (h, w) each repeat can carry through the net's two downsamplings (a half-drop axis needs 8, a third 12).
+SIZES = {repeat: feedforward_size(96, 64, repeat) for repeat in Repeat}
 TINY = {"train_steps": 4, "train_crop": 32, "train_batch": 2, "train_checkpoint_every": 2, "style_max_size": 64,
         "ff_width": 4, "ff_blocks": 1, "train_scales": (0.5, 2.0)}  # fmt: skip
 
@@ -84,6 +84,8 @@ def test_whole_repeat_is_seamless_under_its_lattice(repeat: Repeat) -> None:
     net = busy_network(seed=2)
     seamless = stylize_whole(net, design, repeat, (height, width), Settings(engine="feedforward"), CPU)
     assert repeat_seam_ratio(seamless, repeat) < SEAMLESS
+    if repeat is Repeat.MIRROR:
+        return  # a reflection meets itself at the edge: no step to see, with or without lattice padding
     # the same network with zero padding draws a frame the metric sees
     framed = _zero_padded(net, design)
     assert repeat_seam_ratio(framed, repeat) > repeat_seam_ratio(seamless, repeat) + 0.1

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from pipeline.repeat.gather import LatticePad2d
+from pipeline.repeat.gather import LatticePad2d, printed_unit
 from pipeline.repeat.lattice import Repeat
 
 #: How normalisation is done; only ``"none"`` and ``"batch"`` give tiles that equal the whole image.
@@ -103,6 +103,9 @@ class TransformNet(nn.Module):
         nn.init.zeros_(self.out.conv.bias)
 
     def forward(self, image: torch.Tensor, padding: Repeat | None = None) -> torch.Tensor:
+        """The stylized image; a whole ``mirror`` repeat runs on its printed unit and keeps the tile's corner."""
+        height, width = image.shape[-2:]
+        image, padding = printed_unit(image, padding)
         x = image / PIXEL_SCALE
         for conv, norm in zip(self.down, self.down_norms):
             x = torch.relu(norm(conv(x, padding)))
@@ -111,7 +114,7 @@ class TransformNet(nn.Module):
         for conv, norm in zip(self.up, self.up_norms):
             x = functional.interpolate(x, scale_factor=2, mode="nearest")
             x = torch.relu(norm(conv(x, padding)))
-        return image + PIXEL_SCALE * self.out(x, padding)
+        return (image + PIXEL_SCALE * self.out(x, padding))[..., :height, :width]
 
     def architecture(self) -> dict[str, str]:
         """What rebuilds this network from a model file (kept in the file's metadata)."""

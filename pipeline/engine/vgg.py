@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from pipeline.repeat.gather import LatticePad2d, gather_window
+from pipeline.repeat.gather import LatticePad2d, printed_unit
 
 from pipeline.repeat.lattice import Repeat
 from pipeline.engine.schedule import deepest_layer
@@ -66,10 +66,7 @@ class VGGFeatures(nn.Module):
         """
         wanted = set(layers)
         last = deepest_layer(wanted)
-        if padding is not None and padding.kind == "mirror":
-            height, width = image.shape[-2:]
-            image = gather_window(image, padding, 0, 0, 2 * height, 2 * width)
-            padding = Repeat.BLOCK
+        image, padding = printed_unit(image, padding)
         pad = self._pad(padding)
         features: dict[str, torch.Tensor] = {}
         x = image

@@ -111,6 +111,19 @@ def _torch_out(image: Any, height: int, width: int) -> Any:
     return torch.empty(shape, dtype=image.dtype, device=image.device, memory_format=_torch_layout(image))
 
 
+def printed_unit(image: Any, padding: Repeat | None) -> tuple[Any, Repeat | None]:
+    """What a network must see to honour ``padding``: a mirror tile becomes its 2W x 2H printed unit, block-padded.
+
+    Reflecting every layer's features is exact only for a network's first convolution (a
+    reflected image's features are not reflected features) and leaves a line along the tile's
+    edges; the printed unit is an ordinary block repeat. Other repeats pass unchanged.
+    """
+    if padding is None or as_repeat(padding).kind != "mirror":
+        return image, padding
+    height, width = image.shape[-2:]
+    return gather_window(image, padding, 0, 0, 2 * height, 2 * width), Repeat.BLOCK
+
+
 def gather_window(image: Any, repeat: Repeat | str, y0: int, x0: int, height: int, width: int) -> Any:
     """The window [y0, y0+height) x [x0, x0+width) of the plane tiled by ``image`` under ``repeat``.
 
