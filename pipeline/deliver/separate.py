@@ -10,7 +10,7 @@ across the repeat's wrap (through the lattice), so a motif that crosses the edge
 component and the clean-up stays seamless.
 
 Memory stays flat: the image is read from zarr in bands, only the uint8 index map is whole,
-and speck removal adds one label map (``python -m scripts.bench --only separation``).
+and speck removal holds one band of labels (``python -m scripts.bench --only separation``).
 """
 
 from __future__ import annotations
@@ -199,34 +199,90 @@ def min_area_px(min_area_mm2: float, dpi: int) -> int:
     return int(np.ceil(min_area_mm2 * (dpi / MM_PER_INCH) ** 2)) if min_area_mm2 > 0 else 0
 
 
-def _wrapped_labels(mask: np.ndarray, repeat: Repeat) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, component of each label): 4-connected components of ``mask`` joined across the wrap.
+def _band_labels(index: np.ndarray, colour: int, band: slice, offset: int) -> tuple[np.ndarray, int]:
+    """4-connected components of one colour in one band of rows, numbered from ``offset + 1`` (0: other colours).
 
-    Labelled in bands of rows (scipy's own bookkeeping grows with the pixels it labels at once),
-    then labels that touch across a band boundary or across the repeat's wrap are joined.
+    Labelling is deterministic, so the second pass of :func:`small_specks` finds the same numbers.
     """
     from scipy import ndimage
+
+    labels, found = ndimage.label(index[band] == colour)
+    labels = labels.astype(np.int32, copy=False)
+    labels[labels > 0] += offset
+    return labels, int(found)
+
+
+class _Edges:
+    """The labels on the tile's four edges, so a neighbour across the wrap is looked up without the whole label map."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.left, self.right = np.zeros(height, np.int32), np.zeros(height, np.int32)
+        self.top, self.bottom = np.zeros(width, np.int32), np.zeros(width, np.int32)
+
+    def keep(self, labels: np.ndarray, band: slice, height: int) -> None:
+        self.left[band], self.right[band] = labels[:, 0], labels[:, -1]
+        if band.start == 0:
+            self.top[:] = labels[0]
+        if band.start + labels.shape[0] >= height:
+            self.bottom[:] = labels[-1]
+
+    def at(self, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
+        """Labels of edge pixels (sx, sy) of the tile (every source of a point just outside it is one)."""
+        width, height = self.top.size, self.left.size
+        out = np.where(sx == 0, self.left[sy], self.right[sy])
+        out = np.where(sy == 0, self.top[sx], out)
+        return np.where(sy == height - 1, self.bottom[sx], out)
+
+
+def _wrap_pairs(edges: _Edges, repeat: Repeat) -> np.ndarray:
+    """(2, n) label pairs that touch across the right edge (plane column x = W) and the bottom (row y = H)."""
+    height, width = edges.left.size, edges.top.size
+    ys, xs = np.arange(height), np.arange(width)
+    across = edges.at(*source_coords(repeat, np.full(height, width), ys, width, height))
+    below = edges.at(*source_coords(repeat, xs, np.full(width, height), width, height))
+    return np.concatenate([np.stack([edges.right, across]), np.stack([edges.bottom, below])], axis=1)
+
+
+def small_specks(index: np.ndarray, colour: int, repeat: Repeat | str, min_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ys, xs) int32 of every pixel of ``colour`` whose component, joined across the wrap, is below ``min_px``.
+
+    Labelled a band of rows at a time, twice: the first pass keeps only each component's size
+    and the labels on band and tile edges (joined through the lattice into whole components);
+    the second finds the small ones' pixels. The whole-tile label map is never held: memory is
+    the index map, one band, and a few numbers per component.
+    """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    height, width = mask.shape
-    rows = max(1, BAND_PIXELS // width)
-    labels = np.empty(mask.shape, np.int32)
-    count = 0
-    for y0 in range(0, height, rows):
-        part = labels[y0 : y0 + rows]
-        found = ndimage.label(mask[y0 : y0 + rows], output=part)
-        part[part > 0] += count
-        count += int(found)
-    # adjacent across band boundaries, across the right edge (plane column x = W) and the bottom (y = H)
-    seams = [np.stack([labels[y0 - 1], labels[y0]]) for y0 in range(rows, height, rows)]
-    seams.append(np.stack([labels[:, -1], gather_window(labels, repeat, 0, width, height, 1)[:, 0]]))
-    seams.append(np.stack([labels[-1, :], gather_window(labels, repeat, height, 0, 1, width)[0]]))
-    pairs = np.concatenate(seams, axis=1)
-    pairs = pairs[:, (pairs[0] > 0) & (pairs[1] > 0)]
-    graph = coo_matrix((np.ones(pairs.shape[1], np.int8), (pairs[0], pairs[1])), shape=(count + 1, count + 1))
+    repeat = as_repeat(repeat)
+    height, width = index.shape
+    bands = _row_slices(index)
+    edges, sizes, pairs, offsets = _Edges(height, width), [np.zeros(1, np.int64)], [], []
+    count, above = 0, None
+    for band in bands:
+        offsets.append(count)
+        labels, found = _band_labels(index, colour, band, count)
+        sizes.append(np.bincount(labels[labels > 0] - count, minlength=found + 1)[1:])
+        edges.keep(labels, band, height)
+        if above is not None:
+            pairs.append(np.stack([above, labels[0]]))
+        above = labels[-1].copy()
+        count += found
+    pairs.append(_wrap_pairs(edges, repeat))
+    joined = np.concatenate(pairs, axis=1)
+    joined = joined[:, (joined[0] > 0) & (joined[1] > 0)]
+    graph = coo_matrix((np.ones(joined.shape[1], np.int8), (joined[0], joined[1])), shape=(count + 1, count + 1))
     _, component = connected_components(graph, directed=False)
-    return labels, component.astype(np.int32)
+    area = np.bincount(component, weights=np.concatenate(sizes))
+    small = area[component] < min_px
+    small[0] = False
+    found_ys, found_xs = [], []
+    for band, offset in zip(bands, offsets):
+        labels, _ = _band_labels(index, colour, band, offset)
+        y, x = np.nonzero(small[labels])
+        found_ys.append((y + band.start).astype(np.int32))
+        found_xs.append(x.astype(np.int32))
+    return np.concatenate(found_ys), np.concatenate(found_xs)
 
 
 def remove_specks(index: np.ndarray, repeat: Repeat | str, min_px: int) -> np.ndarray:
@@ -236,25 +292,13 @@ def remove_specks(index: np.ndarray, repeat: Repeat | str, min_px: int) -> np.nd
     so no component below the limit survives. A speck takes its neighbours' colours by growing
     inwards one pixel per round, neighbours read through the lattice in a fixed order
     (above, left, below, right), so the result is deterministic and still a repeat. Memory: the
-    index map, one mask and one label map; specks are handled as lists of their pixels.
+    index map, one band of labels (:func:`small_specks`), and the specks' pixels as lists.
     """
     repeat = as_repeat(repeat)
     if min_px <= 1:
         return index
     for colour in range(int(index.max()) + 1):
-        mask = index == colour
-        if not mask.any():
-            continue
-        labels, component = _wrapped_labels(mask, repeat)
-        del mask
-        bands = _row_slices(index)  # numpy would widen the whole int32 label map to int64
-        pixels = sum(np.bincount(labels[band].ravel(), minlength=component.size) for band in bands)
-        small = np.bincount(component, weights=pixels)[component] < min_px
-        small[0] = False
-        found = [np.nonzero(small[labels[band]]) for band in bands]
-        ys = np.concatenate([y + band.start for band, (y, _) in zip(bands, found)])
-        xs = np.concatenate([x for _, x in found])
-        del labels, found
+        ys, xs = small_specks(index, colour, repeat, min_px)
         if 0 < ys.size < index.size:  # a tile that is one small colour has nothing to grow from
             _grow_over(index, repeat, ys, xs)
     return index
