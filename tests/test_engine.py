@@ -17,7 +17,7 @@ from helpers_repeat import interior_seam_ratios, lattice_periodic_design
 
 from pipeline.repeat.gather import gather_window
 
-from pipeline.repeat.lattice import Repeat, honoured_size
+from pipeline.repeat.lattice import Repeat
 from pipeline.manifest.images import load_rgb
 from pipeline.engine.knit import needs_knit, probe_seam_ratio
 from pipeline.engine.vgg import get_model
@@ -79,9 +79,15 @@ def test_mirror_padding_keeps_the_edge_lines_like_the_interior_and_zero_padding_
     assert edge_ratio(lattice) < 0.5 < edge_ratio(zeros)
 
 
-@pytest.mark.parametrize("repeat", [r for r in Repeat if r.kind != "mirror"])  # mirror: the previous test
+#: The repeats whose seams are judged at 40 real iterations (mirror: the previous test). A third drop
+#: runs at 192 px, a multiple of its quantum through relu5_1 (48); brick-1/3 shares its geometry
+#: with drop-1/3 transposed and is left to the geometry and feed-forward tests (CI's time budget).
+SEAM_CASES = {Repeat.BLOCK: 256, Repeat.HALF_DROP: 256, Repeat.BRICK: 256, Repeat.THIRD_DROP: 192}
+
+
+@pytest.mark.parametrize("repeat", list(SEAM_CASES))
 def test_lattice_padding_gives_seamless_output_and_zero_padding_does_not(repeat: Repeat, wave: np.ndarray) -> None:
-    width, height = honoured_size(repeat, 256, 256)  # thirds: 258
+    width = height = SEAM_CASES[repeat]
     design = lattice_periodic_design(repeat, width, height, seed=3)
     lattice = stylize_image(design, [(wave, 1.0)], repeat=repeat, width=width, height=height, settings=FAST)
     zeros = stylize_image(
