@@ -69,14 +69,15 @@ class ClothDesign:
 
 
 def cloth_design(repeat: Repeat, width: int = 72, height: int = 60, *, seed: int = 1, blobs: int = 14) -> ClothDesign:
-    """A seeded random design: blobs of 3-11 px radius in a few colours, nothing symmetric."""
+    """A seeded random design: blobs of 3-11 px radius in a few colours, nothing symmetric (a drop p/q: ``drop``)."""
     rng = np.random.default_rng(seed)
     rows = np.column_stack([
         rng.uniform(0, width, blobs), rng.uniform(0, height, blobs),
         rng.uniform(3, 11, blobs), rng.uniform(2, 6, blobs), rng.uniform(0, math.pi, blobs),
         rng.uniform(60, 250, (blobs, 3)),
     ])  # fmt: skip
-    return ClothDesign(repeat, width, height, rows)
+    fractional = repeat.kind == "drop" and repeat is not Repeat.HALF_DROP
+    return ClothDesign(repeat, width, height, rows, drop=float(repeat.fraction) if fractional else None)
 
 
 def photograph(

@@ -73,3 +73,30 @@ def test_previews_lay_out_mirror_and_third_drop_as_the_fabric_carries_them():
     dropped = repeat_preview(tile, "drop-1/3", 1, 2)
     np.testing.assert_array_equal(dropped[:, 4:], gather_window(tile, "drop-1/3", 0, 4, 6, 4))
     np.testing.assert_array_equal(dropped[2:, 4:], tile[:4])  # the next column drops by H/3 = 2 px
+
+
+@pytest.mark.slow
+def test_weft_run_stylizes_mirror_and_third_drop_jobs_seamlessly_in_tiles(tmp_path):
+    """The real path: a LocalCluster of worker processes, a coarse pass, then a level refined in tiles with halos."""
+    import zarr
+    from pipeline_helpers import run, write_manifest
+
+    manifest = write_manifest(tmp_path, {"mirror": ("designs/royal_stewart_sett.png", "wave", "mirror"),
+                                         "third": ("designs/royal_stewart_sett.png", "wave", "drop-1/3")})  # fmt: skip
+    text = manifest.read_text().split("[[jobs]]")
+    manifest.write_text("[[jobs]]".join([*text[:-1], text[-1].replace("size = [128, 128]", "size = [128, 129]")]))
+    result = run(manifest, tmp_path / "out.zarr")
+    assert result.exit_code == 0 and {o.status for o in result.outcomes.values()} == {"done"}
+    root = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")
+    for job_id, repeat, shape in (("mirror", "mirror", (128, 128, 3)), ("third", "drop-1/3", (129, 128, 3))):
+        job = root["jobs"][job_id]
+        image = job["image"][...]
+        assert image.shape == shape and job.attrs["repeat"] == repeat
+        seams = job.attrs["seams"]  # the final tile grid's lines against the same family at every other offset
+        assert seams["internal_compared"] > 1 and seams["internal_max"] < 1.3, (job_id, seams)
+        boundary = repeat_seam_relative(image, repeat)["overall"]
+        assert seams["repeat"] == pytest.approx(boundary.ratio, abs=1e-3)
+        if repeat == "mirror":
+            assert boundary.ratio == 0.0
+        else:
+            assert boundary.ratio < 1.3 and boundary.rank > 1, (job_id, boundary)

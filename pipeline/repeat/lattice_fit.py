@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from scipy import ndimage
@@ -37,6 +38,8 @@ _NEAR_BEST = 0.8
 _REACH = 6
 #: Relative tolerance for "this vector is a lattice vector" (fraction of the shorter basis vector).
 _MEMBER_TOLERANCE = 0.06
+#: Largest denominator a drop (or brick offset) is read as: 1/2, 1/3, 1/4, 2/5 ... (printers use halves and thirds).
+MAX_DROP_DENOMINATOR = 5
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,12 @@ class LatticeReading:
 
     @property
     def best(self) -> TileForm:
-        """The type the cloth is: the smallest tile; ties go to the squarer tile, then block, half-drop, brick."""
+        """The type the cloth is: the smallest tile; ties go to the squarer tile, then block, half-drop, brick, the rest."""
         order = {repeat: index for index, repeat in enumerate(Repeat)}
 
         def rank(form: TileForm) -> tuple[float, float, int]:
             squareness = max(form.width / form.height, form.height / form.width)
-            return (round(form.area / self.lattice.area, 1), round(squareness, 2), order[form.repeat])
+            return (round(form.area / self.lattice.area, 1), round(squareness, 2), order.get(form.repeat, len(order)))
 
         return min(self.forms, key=rank)
 
@@ -313,8 +316,21 @@ def read_lattice(lattice: Lattice) -> LatticeReading | None:
     return LatticeReading(lattice, math.degrees(theta), width, height, drop if drop < 0.995 else 0.0, forms)
 
 
+def _fraction_near(ratio: float, side: float, tol: float) -> Fraction | None:
+    """The drop p/q (0 < p/q < 1, q <= :data:`MAX_DROP_DENOMINATOR`) that ``ratio`` (offset / side) is, within ``tol`` px."""
+    offset = ratio % 1.0
+    fraction = Fraction(offset).limit_denominator(MAX_DROP_DENOMINATOR)
+    if 0 < fraction < 1 and abs(offset - float(fraction)) * side < tol:
+        return fraction
+    return None
+
+
 def _tile_forms(points: list[Vector], area: float, shortest: float) -> tuple[TileForm, ...]:
-    """The smallest tile of each repeat type whose generators are all lattice vectors (rotated-back frame)."""
+    """The smallest tile of block, of a drop and of a brick whose generators are all lattice vectors (rotated-back frame).
+
+    A drop or brick is read as the fraction it is (half, third, quarter, ...): a cloth that drops
+    by a third is ``drop-1/3`` on one cell, not a block three columns wide.
+    """
     tol = _MEMBER_TOLERANCE * shortest
     horizontals = sorted(p[0] for p in points if p[0] > tol and abs(p[1]) < tol)
     verticals = sorted(p[1] for p in points if p[1] > tol and abs(p[0]) < tol)
@@ -323,16 +339,16 @@ def _tile_forms(points: list[Vector], area: float, shortest: float) -> tuple[Til
         forms.append(TileForm(Repeat.BLOCK, horizontals[0], verticals[0]))
     # (tile, length of the lattice vector that makes the drop): the shortest such vector is the most exact one
     drops = [
-        (TileForm(Repeat.HALF_DROP, p[0], h), _norm(p))
+        (TileForm(Repeat.with_drop(Repeat.HALF_DROP, f), p[0], h), _norm(p))
         for h in verticals
         for p in points
-        if p[0] > tol and abs(((p[1] / h) % 1.0) - 0.5) * h < tol
+        if p[0] > tol and (f := _fraction_near(p[1] / h, h, tol)) is not None
     ]
     bricks = [
-        (TileForm(Repeat.BRICK, w, p[1]), _norm(p))
+        (TileForm(Repeat.with_drop(Repeat.BRICK, f), w, p[1]), _norm(p))
         for w in horizontals
         for p in points
-        if p[1] > tol and abs(((p[0] / w) % 1.0) - 0.5) * w < tol
+        if p[1] > tol and (f := _fraction_near(p[0] / w, w, tol)) is not None
     ]
     for candidates in (drops, bricks):
         if candidates:

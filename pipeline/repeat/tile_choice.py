@@ -31,7 +31,7 @@ from pipeline.repeat.cloth import Box
 from pipeline.repeat.cloth_crop import ClothCrop, cloth_crop
 from pipeline.repeat import extract
 from pipeline.repeat.extract import NoRepeat, TileFinding, search_tile
-from pipeline.repeat.lattice import Repeat, fit_to_repeat
+from pipeline.repeat.lattice import Repeat, fit_to_repeat, honoured_size
 from pipeline.repeat.seams import FRAME_VISIBLE_ABOVE, KNIT_ABOVE, VISIBLE_ABOVE, frame_ratio
 
 #: Long side (px) of the copy on which "already seamless" is judged (as the engine's knitting probe).
@@ -60,7 +60,7 @@ def seamless_as_is(design: np.ndarray, repeat: Repeat) -> bool:
     height, width = design.shape[:2]
     scale = min(1.0, _PROBE_SIDE / max(height, width))
     w, h = max(8, round(width * scale)), max(8, round(height * scale))
-    w, h = w + w % 2, h + h % 2
+    w, h = honoured_size(repeat, w + w % 2, h + h % 2)  # even, then what the drop's denominator needs
     probe = np.asarray(Image.fromarray(design).resize((w, h), Image.Resampling.BOX))
     return float(design_seam_ratio(probe, repeat)) <= KNIT_ABOVE and frame_ratio(probe, repeat) < FRAME_VISIBLE_ABOVE
 
