@@ -22,6 +22,7 @@ from pipeline.engine.feedforward import stylize_whole
 from pipeline.engine.knit import needs_knit
 from pipeline.engine.whole import design_content, prepare_design
 from pipeline.manifest.images import load_rgb
+from pipeline.manifest.load import load_manifest
 from pipeline.repeat.lattice import Repeat
 from pipeline.repeat.resample import rgb_uint8
 from pipeline.repeat.seams import SEAMLESS, boundary_seam_ratio, repeat_seam_ratio, tile_boundary_lines
@@ -73,6 +74,7 @@ def test_one_training_per_style_tiles_equal_the_whole_and_a_rerun_trains_nothing
 
     root = zarr.open_group(str(store), mode="r")
     settings = Settings(engine="feedforward", train_steps=4, **TINY)
+    found = {spec.id: spec.tile for spec in load_manifest(manifest).jobs}  # the tiles crop_to_repeat cut
     for job_id, (design_file, _, repeat_name) in JOBS.items():
         repeat = Repeat(repeat_name)
         attrs = dict(root[f"jobs/{job_id}"].attrs)
@@ -82,7 +84,8 @@ def test_one_training_per_style_tiles_equal_the_whole_and_a_rerun_trains_nothing
             else root[f"jobs/{job_id}/image"][...]  # fmt: skip
         # the run's 48 px tiles with their halos equal the network on the whole repeat, byte for byte
         net = load_store_model(str(store), model["id"], "cpu")
-        design = prepare_design(load_rgb(tmp_path / design_file), repeat, settings)
+        tile = found[job_id].recipe if found[job_id] is not None else None
+        design = prepare_design(load_rgb(tmp_path / design_file), repeat, settings, tile=tile)
         whole = stylize_whole(net, design, repeat, level0.shape[:2], settings, torch.device("cpu"))
         assert np.array_equal(level0, whole), job_id
         # and the result is seamless at the repeat boundary and at the tile lines (on the textured Morris
