@@ -31,7 +31,6 @@ style_weight = 3
 
 [[jobs]]
 id = "strawberry-regions"
-id = "strawberry"
 design = "designs/morris_strawberry_thief.jpg"
 repeat = "half-drop"
 size = [128, 128]
