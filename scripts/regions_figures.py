@@ -45,7 +45,7 @@ def _row(panels: list[Image.Image]) -> Image.Image:
 def _save(image: Image.Image, name: str) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / name
-    image.save(path, quality=85, optimize=True)
+    image.save(path, quality=78, optimize=True)
     print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KB)")
 
 
