@@ -155,3 +155,10 @@ def test_span_dpi_is_keyed_and_plan_warns_when_the_cap_bites(ws: Path) -> None:
     text = out.getvalue()
     assert "a: style_span_cm = 20 at 300 dpi asks for style targets 2362 px" in text
     assert "capped at style_max_size = 1024" in text
+
+
+@pytest.mark.parametrize("field", ["mask", "regions", "variants"])
+def test_the_new_fields_are_per_job_not_defaults(ws: Path, field: str) -> None:
+    value = {"mask": '"auto"', "regions": '{ ground = "keep" }', "variants": "{ seed = [1, 2] }"}[field]
+    only_error(manifest(ws, f"[defaults]\n{field} = {value}\n" + job()), item="[defaults]", field=field,
+               contains="cannot be a default")  # fmt: skip
