@@ -162,3 +162,22 @@ def test_the_new_fields_are_per_job_not_defaults(ws: Path, field: str) -> None:
     value = {"mask": '"auto"', "regions": '{ ground = "keep" }', "variants": "{ seed = [1, 2] }"}[field]
     only_error(manifest(ws, f"[defaults]\n{field} = {value}\n" + job()), item="[defaults]", field=field,
                contains="cannot be a default")  # fmt: skip
+
+
+def test_weft_inspect_mask_writes_the_automatic_mask_at_the_designs_size(tmp_path: Path) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    design = Path(__file__).resolve().parent.parent / "manifests" / "designs" / "royal_stewart_sett.png"
+    out = tmp_path / "sett-mask.png"
+    result = CliRunner().invoke(app, ["inspect", str(design), "--repeat", "block", "--mask", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ground" in result.output and "sett-mask.overlay.png" in result.output
+    mask = np.asarray(Image.open(out))
+    assert mask.shape == (424, 424, 3) and set(np.unique(mask)) == {0, 255}
+    assert 0.25 < np.mean(mask[..., 0] == 0) < 0.75  # the red ground, black
+    assert Image.open(tmp_path / "sett-mask.overlay.png").size == (424, 424)
+    missing = CliRunner().invoke(app, ["inspect", str(tmp_path / "nope.png"), "--mask", str(out)])
+    assert missing.exit_code == 1 and "nope.png" in missing.output
