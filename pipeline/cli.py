@@ -295,11 +295,23 @@ def inspect(
             "lattice on the photo beside it (TILE.overlay.png).",
         ),
     ] = None,
+    mask: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--mask", help="Write the automatic ground/motif mask of DESIGN (mask = \"auto\") into this PNG, ground "
+            "black, motif white, and the design with its ground dimmed beside it (MASK.overlay.png).",
+        ),
+    ] = None,
 ) -> None:
     """Is DESIGN seamless? Seam ratio under each repeat type and its detected repeat period."""
     from pipeline.repeat.analysis import inspect_command
 
     try:
+        if mask is not None:
+            from pipeline.repeat.automask import write_auto_mask
+
+            write_auto_mask(design, repeat.value if repeat else "block", mask, out)
+            return
         inspect_command(design, repeat=repeat.value if repeat else None, console=out, extract=extract)
     except WeftError as error:
         _fail(error)

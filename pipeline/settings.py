@@ -64,6 +64,11 @@ class Settings(BaseModel):
         1024, ge=64, le=8192, description="Cap (px, long side) on the style image the Gram targets are computed from; "
         "never above the style's own size. Keeps a worker's memory flat as the print size grows.",
     )
+    style_span_cm: float | None = Field(
+        None, gt=0, le=1000, description="Width (cm) on the printed cloth that the style image's long side covers; "
+        "with the job's dpi it fixes the style targets' pixel size at every level (replaces style_scale; still "
+        "capped by style_max_size, which `weft plan` reports). None: style_scale decides. See docs/regions.md.",
+    )
     preserve_colors: bool = Field(False, description="Keep the design's colours; transfer luminance texture only.")
     init: str = Field("content", description="'content', 'noise', or a path to an image to start from.")
     pooling: Literal["max", "avg"] = Field("max", description="VGG-19 pooling; avg gives softer textures.")
@@ -229,6 +234,9 @@ SEPARATION_SETTINGS: frozenset[str] = frozenset({"colors", "palette", "min_area_
 FEEDFORWARD_ONLY: frozenset[str] = frozenset(
     name for name in SETTING_NAMES if name == "engine" or name.startswith(("ff_", "train_")) or name == "polish_iterations"
 )
+#: Settings added after job keys existed: left out of the digest while they hold their default, so
+#: the key of a job that does not use them is the key it had before they were added.
+OMITTED_AT_DEFAULT: frozenset[str] = frozenset({"style_span_cm"})
 #: The settings a feed-forward model's training depends on (its key has these, not the job's others).
 TRAINING_SETTINGS: tuple[str, ...] = (
     "ff_width", "ff_blocks", "train_steps", "train_batch", "train_crop", "train_scales", "train_lr", "train_seed",
@@ -241,10 +249,13 @@ def settings_digest(settings: Settings) -> str:
     """Canonical hash of resolved settings that decide pixels (sorted keys, no whitespace).
 
     The separation settings never decide the image; the feed-forward-only ones are left out of
-    an optimisation job, so existing stores keep their keys.
+    an optimisation job, and the control settings while at their default, so existing stores
+    keep their keys.
     """
     left_out = set(SEPARATION_SETTINGS) | (set(FEEDFORWARD_ONLY) if settings.engine == "optimise" else set())
     data = settings.model_dump(mode="json", exclude=left_out)
+    defaults = Settings.model_fields
+    data = {k: v for k, v in data.items() if not (k in OMITTED_AT_DEFAULT and v == defaults[k].default)}
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

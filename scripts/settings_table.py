@@ -33,6 +33,8 @@ def _type(annotation: Any) -> str:
         return " or ".join(json.dumps(value) for value in typing.get_args(annotation))
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # bool | Literal["auto"]
         return " or ".join(_type(part) for part in typing.get_args(annotation))
+    if annotation is type(None):  # float | None: unset
+        return "null"
     text = getattr(annotation, "__name__", None) or str(annotation)
     return text.replace("typing.", "")
 

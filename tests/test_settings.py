@@ -221,6 +221,7 @@ ALTERNATIVES = {
     "seam_fade": 0.1,
     "seam_content": 0.5,
     "style_max_size": 512,
+    "style_span_cm": 20.0,
     "crop_to_repeat": True,
     "tile_size": 256,
     "halo": 48,
@@ -311,3 +312,13 @@ def test_settings_table_in_the_docs_is_up_to_date() -> None:
         [sys.executable, str(REPO / "scripts" / "settings_table.py"), "--check"], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout
+
+
+DIGEST_BEFORE_STYLE_SPAN = "d5ec596da76f5a5bf86b0607a12a6832b8b8432841267d0e6f63189fdbfc9a36"
+
+
+def test_a_new_setting_at_its_default_leaves_existing_digests_alone():
+    # the digest of Settings() before style_span_cm existed (main at d024064): job keys of jobs that
+    # do not use it must not change
+    assert Settings().digest() == DIGEST_BEFORE_STYLE_SPAN
+    assert Settings(style_span_cm=20).digest() != DIGEST_BEFORE_STYLE_SPAN

@@ -333,6 +333,34 @@ COLUMNS = [
 ]
 
 
+def _variant_groups(infos: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Jobs that are variants of one manifest entry (``variants``), by that entry's id, in job-id order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for info in sorted(infos, key=lambda i: str(i.get("job_id"))):
+        variant = info.get("variant")
+        if isinstance(variant, dict) and variant.get("of"):
+            groups.setdefault(str(variant["of"]), []).append(info)
+    return groups
+
+
+def _variants_section(infos: list[dict[str, Any]], pictures: Mapping[str, Mapping[str, Any]]) -> str:
+    """The variants of each job side by side (same inputs, one setting swept), so a designer can pick one."""
+    blocks = []
+    for job_id, members in _variant_groups(infos).items():
+        figures = []
+        for info in members:
+            sets = " · ".join(f"{_e(k)} = {_e(v)}" for k, v in (info["variant"].get("sets") or {}).items())
+            member_id = str(info.get("job_id"))
+            caption = f'<b><a href="#job-{_e(member_id)}">{sets or _e(member_id)}</a></b><span>{_e(member_id)}</span>'
+            figures.append(_figure(pictures[member_id]["result"], caption, f"variant {member_id}", "result"))
+        blocks.append(f'<article class="card variants" id="variants-{_e(job_id)}"><header><h3>{_e(job_id)}: '
+                      f'{len(members)} variants</h3></header><div class="figures">{"".join(figures)}</div></article>')
+    if not blocks:
+        return ""
+    return (f'<section class="group" data-status="variants"><h2>Variants ({len(blocks)})</h2>'
+            f'<div class="variant-groups">{"".join(blocks)}</div></section>')  # fmt: skip
+
+
 def render_report(store: Path, infos: list[dict[str, Any]], pictures: Mapping[str, Mapping[str, Any]]) -> str:
     """The whole HTML page as a string (no I/O), jobs grouped by status, failed first."""
     by_status = {status: [i for i in infos if i.get("status") == status] for status in GROUPS}
@@ -369,7 +397,7 @@ def render_report(store: Path, infos: list[dict[str, Any]], pictures: Mapping[st
         f"are invisible (repeat ≤ {RESULT_REPEAT_INVISIBLE:.2f}, internal ≤ {SEAMLESS:.2f} shown green); a frame "
         f"figure near 1 means the band along the repeat edge looks like the rest of the tile (≤ "
         f"{FRAME_VISIBLE_ABOVE:.2f} green).</p>"
-        f"{''.join(sections)}"
+        f"{_variants_section(infos, pictures)}{''.join(sections)}"
         "<footer>Written by <code>weft report</code>; the pictures are embedded, the page works offline.</footer>"
         f"</main><script>{SCRIPT}</script></body></html>\n"
     )

@@ -16,6 +16,7 @@ import torch
 
 from pipeline.engine.device import precision_context
 from pipeline.engine.losses import StyleTargets, content_loss, seam_band, seam_fade_mask, style_loss, tv_loss
+from pipeline.engine.regions import RegionGuide
 from pipeline.engine.vgg import VGGFeatures
 from pipeline.errors import WeftError
 from pipeline.repeat.lattice import Repeat
@@ -52,7 +53,7 @@ class Problem:
     """Everything one optimisation needs besides its start image."""
 
     content: torch.Tensor  # (1, 3, h, w) Caffe, the design at this scale (window)
-    targets: StyleTargets
+    targets: StyleTargets | RegionGuide  # one style (or blend) everywhere, or styles by region (guided Grams)
     content_mask: torch.Tensor | None  # (1, 1, h, w) pixel-level seam fade, or None
     padding: Repeat | None  # lattice padding in the network; None = zeros (tiles, or padding = "zeros")
     tv_repeat: Repeat | None  # wrap TV across the repeat (whole-image passes)
@@ -87,7 +88,10 @@ def _losses(
     with precision_context(precision, device):
         feats = model(image.contiguous(memory_format=torch.channels_last), layers, problem.padding)
     c_loss = content_loss(feats[settings.content_layer], content_target, mask)
-    s_loss = style_loss(feats, problem.targets, settings.style_layer_weights)
+    if isinstance(problem.targets, RegionGuide):
+        s_loss = problem.targets.style_loss(feats, settings.style_layer_weights)
+    else:
+        s_loss = style_loss(feats, problem.targets, settings.style_layer_weights)
     loss = settings.content_weight * c_loss + settings.style_weight * s_loss
     if settings.tv_weight > 0:
         loss = loss + settings.tv_weight * tv_loss(image, problem.tv_repeat)
@@ -103,7 +107,10 @@ def optimise(
     device: torch.device,
     callback: StepCallback | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Minimise content + style + TV from ``start``; returns the image and its last losses."""
+    """Minimise content + style + TV from ``start``; returns the image and its last losses.
+
+    With styles by region, the ``keep`` regions of the result are the content's pixels.
+    """
     content_target, mask = _content_target(model, problem, settings, settings.precision, device)
     image = start.detach().clone().contiguous().requires_grad_(True)
     last: dict[str, float] = {}
@@ -127,6 +134,8 @@ def optimise(
             raise WeftError(f"the optimisation diverged at step {step + 1} (losses {last}); lower learning_rate")
         if callback is not None:
             callback(step + 1, iterations, dict(last))
+    if isinstance(problem.targets, RegionGuide):  # kept regions are the design's own pixels
+        return problem.targets.composite(image.detach(), problem.content), last
     return image.detach(), last
 
 

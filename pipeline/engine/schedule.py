@@ -72,3 +72,22 @@ def receptive_radius(blocks: int) -> int:
     radius += 1 * 2 + 1  # stride-2 3x3 into 1/4 (reads 1 px of 1/2 beyond), stride-2 3x3 into 1/2
     radius += 4  # 9x9 in
     return -(-radius // STRIDE) * STRIDE
+
+
+def span_pixels(span_cm: float, dpi: int) -> float:
+    """Pixels on the printed cloth that ``span_cm`` covers at ``dpi``: the style's long side at print size."""
+    return span_cm / 2.54 * dpi
+
+
+def span_long_side(
+    span_cm: float, dpi: int, level_hw: tuple[int, int], print_hw: tuple[int, int], max_size: int
+) -> tuple[int, bool]:
+    """(style long side in px for a level, whether ``max_size`` capped it) under ``style_span_cm``.
+
+    A level of the coarse-to-fine schedule is the print scaled down by its long side's ratio, so the
+    style is scaled down by the same ratio: its texture covers the same part of the cloth at every
+    level. Enlarging the scan beyond its own size is allowed here (that is what a wide span asks for);
+    only memory (``max_size``) caps it.
+    """
+    wanted = span_pixels(span_cm, dpi) * max(level_hw) / max(print_hw)
+    return max(16, min(round(wanted), max_size)), round(wanted) > max_size

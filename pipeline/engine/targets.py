@@ -40,13 +40,22 @@ def compute_style_targets(
     output_hw: tuple[int, int],
     settings: Settings,
     device: torch.device,
+    long_side: int | None = None,
 ) -> StyleTargets:
-    """Blended Gram targets of ``styles`` [(rgb uint8, weight)] for an output of ``output_hw``."""
+    """Blended Gram targets of ``styles`` [(rgb uint8, weight)] for an output of ``output_hw``.
+
+    ``long_side`` (px) fixes the style image's size instead of ``style_scale`` (``style_span_cm``:
+    :func:`pipeline.engine.schedule.span_long_side`).
+    """
     from PIL import Image
 
     per_style = []
     for rgb, _weight in styles:
-        h, w = style_image_size(rgb.shape[:2], output_hw, settings.style_scale, settings.style_max_size)
+        if long_side is None:
+            h, w = style_image_size(rgb.shape[:2], output_hw, settings.style_scale, settings.style_max_size)
+        else:
+            factor = long_side / max(rgb.shape[:2])
+            h, w = max(16, round(rgb.shape[0] * factor)), max(16, round(rgb.shape[1] * factor))
         resized = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.LANCZOS))
         with precision_context(settings.precision, device):
             feats = model(to_caffe(resized, device), settings.style_layers, None)

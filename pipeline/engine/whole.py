@@ -14,6 +14,7 @@ import torch
 from pipeline.engine.knit import content_window, needs_knit
 from pipeline.engine.losses import StyleTargets, seam_band
 from pipeline.engine.optimise import Problem, StepCallback, content_mask, derive_seed, optimise
+from pipeline.engine.regions import RegionGuide, Regions
 from pipeline.engine.pixels import caffe_to_rgb_float, preserve_colors, to_caffe, to_uint8
 from pipeline.engine.schedule import whole_image_sizes
 from pipeline.engine.targets import compute_style_targets
@@ -38,13 +39,16 @@ def stylize_image(
     callback: StepCallback | None = None,
     scale_callback: Callable[[int, int, tuple[int, int]], None] | None = None,
     targets: Mapping[tuple[int, int], StyleTargets] | None = None,
+    regions: Regions | None = None,
+    style_targets: Mapping[tuple[int, int], Sequence[StyleTargets]] | None = None,
 ) -> np.ndarray:
     """Stylize a whole repeat coarse-to-fine; returns (height, width, 3) uint8 that tiles seamlessly.
 
     This is ``weft stylize`` and the pipeline's coarse pass. Each scale starts from the previous
     result upsampled along the lattice, so the composition is fixed at the coarse scale.
     ``targets`` maps a scale's (h, w) to precomputed style targets (the pipeline shares them
-    between jobs); missing scales are computed here.
+    between jobs); missing scales are computed here. With ``regions`` (styles by region),
+    ``style_targets`` maps every scale's (h, w) to the job's per-style targets instead.
     """
     repeat = as_repeat(repeat)
     design = fit_to_repeat(design, repeat)
@@ -56,7 +60,14 @@ def stylize_image(
     for index, (h, w) in enumerate(sizes):
         if scale_callback is not None:
             scale_callback(index, len(sizes), (h, w))
-        scale_targets = (targets or {}).get((h, w)) or compute_style_targets(model, styles, (h, w), settings, device)
+        if regions is not None:
+            assert style_targets is not None, "styles by region need the per-style targets of every scale"
+            band = seam_band(settings, (h, w))
+            scale_targets: StyleTargets | RegionGuide = regions.guide(
+                style_targets[(h, w)], repeat, (h, w), (0, 0, h, w), band=band, knit=knit, device=device
+            )
+        else:
+            scale_targets = (targets or {}).get((h, w)) or compute_style_targets(model, styles, (h, w), settings, device)
         problem = whole_problem(design, scale_targets, repeat, (h, w), settings, device, knit=knit)
         if current is None:
             start = initial_image(settings, problem.content, derive_seed(seed, "init", index), device)
@@ -85,7 +96,7 @@ def design_content(
 
 def whole_problem(
     design: np.ndarray,
-    targets: StyleTargets,
+    targets: StyleTargets | RegionGuide,
     repeat: Repeat,
     size: tuple[int, int],
     settings: Settings,

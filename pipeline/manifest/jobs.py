@@ -24,6 +24,7 @@ from pipeline.manifest.photos import _design_tile
 from pipeline.manifest.sizing import _job_size
 from pipeline.manifest.sources import _json_safe, _Row
 from pipeline.manifest.specs import _JOB_KEYS, DEFAULT_REPEAT, DEFAULT_SEED, JobSpec, Policy, StyleRef
+from pipeline.manifest.regions import _job_regions
 from pipeline.manifest.styles import _style_uses
 from pipeline.manifest.values import _as_colourways, _as_job_id, _check_colourways, _job_fields, _with_drop
 
@@ -62,12 +63,16 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
     size = fields.get("size") or fields.get("size_cm")
     need_size = size is None or (size is not _BAD and (size.long is not None or size.fit))
     design = ctx.image(where, "design", row.entry.get("design"), row.base, need_size)
-    uses = _style_uses(where, row.entry.get("style"), jobs.styles, jobs.styles_known, jobs.used_styles)
+    by_region = "mask" in row.entry or "regions" in row.entry
+    uses: Any = ()
+    if not by_region or "style" in row.entry:
+        uses = _style_uses(where, row.entry.get("style"), jobs.styles, jobs.styles_known, jobs.used_styles)
     uses = _allowed_uses(where, uses, jobs.policy)
     settings = jobs.settings.for_job(where, row.entry)
     ways = where.read("colourways", _as_colourways, row.entry.get("colourways", []))
     if settings is not _BAD:
         ways = _check_colourways(where, ways, settings.separation_colors)
+    _engine_refusals(where, row.entry, settings)
     if design is _BAD or any(v is _BAD for v in fields.values()):
         return
     if settings is _BAD:  # no crop_to_repeat to apply; the size is still checked
@@ -77,10 +82,15 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
     if tile is _BAD:
         return
     settings, repeat, finding = tile
+    regions = _job_regions(ctx, where, row.entry, jobs.styles, jobs.styles_known, jobs.used_styles, row.base,
+                           design, finding is not None)  # fmt: skip
+    if regions is not None and regions is not _BAD:
+        uses = _allowed_uses(where, regions[2], jobs.policy)
     fields = {**fields, "repeat": repeat}
     dims = _job_size(where, fields, finding.recipe.size if finding else design[1], ctx.limits)
-    if any(v is _BAD for v in (job_id, uses, settings, dims, ways)):
+    if any(v is _BAD for v in (job_id, uses, settings, dims, ways, regions)):
         return
+    mask, region_specs = (regions[0], regions[1]) if regions else (None, ())
     jobs.places[job_id] = where
     jobs.built.append(
         JobSpec(
@@ -97,5 +107,21 @@ def _build_job(ctx: _Context, jobs: _Jobs, row: _Row) -> None:
             source=row.source,
             tile=finding,
             colourways=tuple(ways),
+            mask=mask,
+            regions=region_specs,
+            variant_of=row.variant_of,
+            variant=row.variant,
         )
     )
+
+
+def _engine_refusals(where: _Where, entry: dict[str, Any], settings: Any) -> None:
+    """What the feed-forward engine cannot do yet: styles by region, a style span on the cloth."""
+    if settings is _BAD or settings.engine != "feedforward":
+        return
+    if "regions" in entry or "mask" in entry:
+        where.error("regions", "the feed-forward engine cannot put styles by region (one network per house style): "
+                               "use engine = \"optimise\" for this job")  # fmt: skip
+    if settings.style_span_cm is not None:
+        where.error("style_span_cm", "the feed-forward engine does not take style_span_cm yet: use style_scale, or "
+                                     "engine = \"optimise\"")  # fmt: skip

@@ -26,6 +26,7 @@ from pipeline.errors import ManifestError, Problem
 from pipeline.manifest.checks import _inspect_images
 from pipeline.manifest.context import _Context
 from pipeline.manifest.jobs import _build_job, _Jobs
+from pipeline.manifest.variants import _expand_variants
 from pipeline.manifest.layering import _Profiles
 from pipeline.manifest.policy import _read_policy
 from pipeline.manifest.problems import _display, _Where
@@ -138,7 +139,7 @@ def _load(
     if top.catalogue is not None:
         display = str(path) if top.catalogue == path else _display(top.catalogue)
         rows += _read_catalogue(top.catalogue, display, sink)
-    for row in rows:
+    for row in _expand_variants(ctx, rows):
         _build_job(ctx, jobs, row)
     if not rows and top.read:
         ctx.where(None).error("jobs", "the manifest has no jobs: add [[jobs]] entries or a catalogue")

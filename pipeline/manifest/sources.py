@@ -39,6 +39,8 @@ class _Row:
     label: str  # "job #2" / "row 7": used until the id is known
     base: Path  # folder that relative paths are resolved against
     source: str
+    variant_of: str | None = None  # the id as written, when this row is one of a job's variants
+    variant: tuple[tuple[str, Any], ...] = ()
 
 
 def _json_safe(table: Mapping[str, Any]) -> dict[str, Any]:

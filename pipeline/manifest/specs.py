@@ -21,10 +21,16 @@ from pipeline.settings import SETTING_NAMES, Settings
 #: Keys of a job besides settings overrides (``profile``: the profile this job's settings stand on).
 JOB_FIELDS: tuple[str, ...] = (
     "id", "design", "style", "repeat", "drop", "size", "size_cm", "dpi", "seed", "profile",
-    "screen_circumference_cm", "fabric_width_cm", "colourways",
+    "screen_circumference_cm", "fabric_width_cm", "colourways", "mask", "regions", "variants",
 )  # fmt: skip
 #: Job keys that only make sense per job, so ``[defaults]`` refuses them.
-PER_JOB_FIELDS: frozenset[str] = frozenset({"id", "design", "style", "colourways"})
+PER_JOB_FIELDS: frozenset[str] = frozenset({"id", "design", "style", "colourways", "mask", "regions", "variants"})
+#: ``regions`` value that leaves a region as the design has it (content only, no style).
+KEEP = "keep"
+#: Most distinct labels (colours) a mask file may have: more is a photo or a JPEG, not a label image.
+MAX_MASK_LABELS = 32
+#: Most jobs one job's ``variants`` may expand into.
+MAX_VARIANTS = 64
 STYLE_FIELDS: tuple[str, ...] = ("id", "path", "license", "attribution", "notes")
 BLEND_FIELDS: tuple[str, ...] = ("style", "weight")
 TOP_LEVEL_FIELDS: tuple[str, ...] = (
@@ -74,6 +80,22 @@ COLOURWAY_FIELDS: tuple[str, ...] = ("name", "colors")
 
 
 @dataclass(frozen=True)
+class RegionSpec:
+    """One region of a job's mask: its label, its colour in a mask file (None: automatic mask), its blend.
+
+    ``uses`` empty means ``keep``: the design's own look there, no style.
+    """
+
+    label: str
+    colour: tuple[int, int, int] | None
+    uses: tuple[StyleUse, ...]
+
+    def record(self, style_index: dict[str, int]) -> list[Any]:
+        """[label, "keep" | [[index of the style in the job's styles, weight], ...]] for keys and provenance."""
+        return [self.label, KEEP if not self.uses else [[style_index[u.style.id], round(u.weight, 12)] for u in self.uses]]
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """Everything one job needs, validated: nothing downstream re-reads the manifest."""
 
@@ -90,6 +112,15 @@ class JobSpec:
     source: str  # "manifests/demo.toml" or "manifests/jobs.csv row 7"
     tile: TileFinding | ClothCrop | None = None  # what crop_to_repeat cut from a photographed design
     colourways: tuple[Colourway, ...] = ()
+    mask: Path | str | None = None  # a label image, "auto", or None (one style everywhere)
+    regions: tuple[RegionSpec, ...] = ()  # by mask label; ``styles`` is then every style they use, each once
+    variant_of: str | None = None  # the job id as written, when this job is one of its ``variants``
+    variant: tuple[tuple[str, Any], ...] = ()  # what this variant sets ((name, value), ...)
+
+    def region_blends(self) -> tuple[tuple[tuple[int, float], ...], ...]:
+        """Per region: (index into ``styles``, weight) of its blend; empty for keep."""
+        index = {use.style.id: i for i, use in enumerate(self.styles)}
+        return tuple(tuple((index[u.style.id], u.weight) for u in region.uses) for region in self.regions)
 
 
 @dataclass(frozen=True)

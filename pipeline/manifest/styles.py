@@ -60,23 +60,25 @@ def _read_styles(ctx: _Context, file: str, value: Any) -> dict[str, StyleRef | N
 
 
 def _style_uses(
-    where: _Where, value: Any, styles: Mapping[str, StyleRef | None], styles_known: bool, used: set[str]
+    where: _Where, value: Any, styles: Mapping[str, StyleRef | None], styles_known: bool, used: set[str],
+    field_name: str = "style",
 ) -> Any:
-    """The job's blend as normalised :class:`StyleUse` s, or :data:`_BAD` after reporting."""
-    parsed = where.read("style", _as_blend, value)
+    """The job's blend (or a region's, reported at ``field_name``) as normalised :class:`StyleUse` s,
+    or :data:`_BAD` after reporting."""
+    parsed = where.read(field_name, _as_blend, value)
     if parsed is _BAD:
         return _BAD
     blend, issues = parsed
     if issues:
-        where.error("style", "; ".join(issues))
+        where.error(field_name, "; ".join(issues))
     used.update(style_id for style_id, _ in blend)
     undeclared = [style_id for style_id, _ in blend if style_id not in styles]
     for style_id in undeclared if styles_known else ():
-        where.error("style", f"style '{style_id}' is not declared in [[styles]]{_suggest(style_id, styles)}")
+        where.error(field_name, f"style '{style_id}' is not declared in [[styles]]{_suggest(style_id, styles)}")
     if issues or undeclared or any(styles[style_id] is None for style_id, _ in blend):
         return _BAD
     for style_id, weight in blend:
         if weight == 0:
-            where.warning("style", f"style '{style_id}' has weight 0 and is left out of the blend")
+            where.warning(field_name, f"style '{style_id}' has weight 0 and is left out of the blend")
     total = sum(weight for _, weight in blend)
     return tuple(StyleUse(styles[s], w / total) for s, w in blend if w > 0)  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ TILE_TASKS = frozenset({"coarse", "resample", "tile", "infer"})
 def job_context(job: JobPlan, plan: Plan, info: ClusterInfo) -> JobContext:
     """What every task of ``job`` needs, small and picklable."""
     assert job.design is not None
+    limit = plan.manifest.limits.max_input_pixels
     return JobContext(
         store_path=str(plan.store),
         job_id=job.id,
@@ -53,6 +54,9 @@ def job_context(job: JobPlan, plan: Plan, info: ClusterInfo) -> JobContext:
         device=info.device,
         threads=info.threads,
         design_tile=job.spec.tile.recipe if job.spec.tile is not None else None,
+        mask=StyleSource(job.mask.path, job.mask.sha256, limit) if job.mask is not None else None,
+        region_colours=tuple(region.colour for region in job.spec.regions),
+        region_blends=job.spec.region_blends(),
     )
 
 
@@ -86,12 +90,13 @@ class Graph:
         """Futures of each style's targets at an output size, shared with every other job."""
         futures = []
         limit = self.plan.manifest.limits.max_input_pixels
+        long_side = job.style_long_side(hw)
         for source in job.styles:
             style = StyleSource(source.path, source.sha256, limit)
-            key = targets_key(style, hw, job.spec.settings)
+            key = targets_key(style, hw, job.spec.settings, long_side)
             if key not in self.targets:
                 self.targets[key] = self.client.submit(
-                    style_targets_task, style, hw, job.spec.settings, self.info.device, self.info.threads,
+                    style_targets_task, style, hw, job.spec.settings, self.info.device, self.info.threads, long_side,
                     key=key, retries=RETRIES, resources=self.resources,
                 )  # fmt: skip
             futures.append(self.targets[key])

@@ -28,6 +28,7 @@ from rich.table import Table
 from pipeline import ENGINE_VERSION
 from pipeline.conventions import JobStatus, PlanState
 from pipeline.errors import ManifestError, Problem, WeftError
+from pipeline.repeat.automask import AUTO_MASK_VERSION
 from pipeline.repeat.lattice import Repeat, honoured_size
 from pipeline.repeat.tiles import TileGrid
 from pipeline.manifest.load import read_manifest
@@ -112,6 +113,32 @@ class JobPlan:
     error: str | None = None
     tiles_done: int = 0
     model: ModelPlan | None = None  # the feed-forward model this job uses (engine = "feedforward")
+    mask: InputFile | None = None  # the job's mask file (styles by region), when it has one
+
+    def style_long_side(self, level_hw: tuple[int, int]) -> int | None:
+        """The style targets' long side at a level under ``style_span_cm`` (None: ``style_scale`` decides)."""
+        from pipeline.engine.schedule import span_long_side
+
+        s = self.spec.settings
+        if s.style_span_cm is None:
+            return None
+        print_hw = (self.spec.height, self.spec.width)
+        return span_long_side(s.style_span_cm, self.spec.dpi, level_hw, print_hw, s.style_max_size)[0]
+
+    def span_warning(self) -> str | None:
+        """What `weft plan` says when ``style_span_cm`` asks for style targets larger than ``style_max_size``."""
+        from pipeline.engine.schedule import span_pixels
+
+        s = self.spec.settings
+        if s.style_span_cm is None:
+            return None
+        wanted = span_pixels(s.style_span_cm, self.spec.dpi)
+        if round(wanted) <= s.style_max_size:
+            return None
+        return (f"{self.id}: style_span_cm = {s.style_span_cm:g} at {self.spec.dpi} dpi asks for style targets "
+                f"{round(wanted)} px long at print size; capped at style_max_size = {s.style_max_size}, so the "
+                f"texture is {wanted / s.style_max_size:.1f}x finer than asked at the levels above the cap "
+                f"(raise style_max_size where the workers have the memory: docs/regions.md)")  # fmt: skip
 
     @property
     def id(self) -> str:
@@ -247,7 +274,8 @@ def keyed_settings(spec: JobSpec) -> Settings:
 
 
 def job_key(
-    spec: JobSpec, design_sha: str, style_shas: tuple[str, ...], weights_sha: str, model_key: str | None = None
+    spec: JobSpec, design_sha: str, style_shas: tuple[str, ...], weights_sha: str, model_key: str | None = None,
+    mask_sha: str | None = None,
 ) -> str:
     """sha256 of everything that decides the job's pixels (and nothing that does not, like dpi).
 
@@ -265,6 +293,12 @@ def job_key(
     }
     if model_key is not None:
         material["model"] = model_key
+    if spec.regions:  # styles by region: which style goes where, and the mask that says where
+        index = {use.style.id: i for i, use in enumerate(spec.styles)}
+        material["regions"] = [region.record(index) for region in spec.regions]
+        material["mask"] = mask_sha or f"auto-{AUTO_MASK_VERSION}"
+    if spec.settings.style_span_cm is not None:  # the span is on the cloth: dpi decides the pixels then
+        material["dpi"] = spec.dpi
     if spec.tile is not None:  # a tile cut from a photo (crop_to_repeat): where it lies decides the pixels
         material["tile"] = spec.tile.recipe.record()
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -368,9 +402,11 @@ def _plan_job(
         weights_sha = weights_identity(spec.settings.weights)[1]
         design = _hash_input(spec.design, hashes)
         styles = tuple(_hash_input(use.style.path, hashes) for use in spec.styles)
+        mask = _hash_input(spec.mask, hashes) if isinstance(spec.mask, Path) else None
     except WeftError as error:
         return JobPlan(spec, "", levels, coarse_sizes, None, (), "", PlanState.FAILED, str(error))
-    key = job_key(spec, design.sha256, tuple(s.sha256 for s in styles), weights_sha, model.key if model else None)
+    key = job_key(spec, design.sha256, tuple(s.sha256 for s in styles), weights_sha, model.key if model else None,
+                  mask.sha256 if mask else None)  # fmt: skip
     state, done = PlanState.NEW, 0
     if stored is not None:
         done = int(stored.get("progress", {}).get("tiles_done", 0))
@@ -382,7 +418,8 @@ def _plan_job(
             state = PlanState.RESUME
     if force:
         state, done = PlanState.FORCED, 0
-    return JobPlan(spec, key, levels, coarse_sizes, design, styles, weights_sha, state, tiles_done=done, model=model)
+    return JobPlan(spec, key, levels, coarse_sizes, design, styles, weights_sha, state, tiles_done=done, model=model,
+                   mask=mask)  # fmt: skip
 
 
 # --- printing ---------------------------------------------------------------------------------
@@ -433,6 +470,8 @@ def print_plan(plan: Plan, console: Console) -> None:
     for job_id, reason in plan.invalid.items():
         table.add_row(job_id, "[red]invalid[/]", "", "", f"[red]{escape(reason)}[/]", "", "")
     console.print(table)
+    for warning in filter(None, (job.span_warning() for job in plan.jobs)):
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if plan.models:
         print_models(plan, console)
     running = plan.to_run

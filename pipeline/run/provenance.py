@@ -67,11 +67,29 @@ def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any
         "engine": spec.settings.engine,
         "model": None if job.model is None else {"id": job.model.id, "key": job.model.key},
         "colourways": [{"name": way.name, "colors": list(way.colors)} for way in spec.colourways],
+        "regions": _regions_record(job),
+        "variant": None if spec.variant_of is None else {"of": spec.variant_of, "sets": dict(spec.variant)},
         "levels_plan": [
             {"index": lv.index, "size": [lv.width, lv.height], "tiled": lv.tiled, "iterations": lv.iterations,
              "feedforward": lv.inferred}
             for lv in job.levels
         ],
+    }
+
+
+def _regions_record(job: JobPlan) -> dict[str, Any] | None:
+    """Which style went where (styles by region), and the mask that says where; None for one style everywhere."""
+    spec = job.spec
+    if not spec.regions:
+        return None
+    return {
+        "mask": "auto" if job.mask is None else job.mask.path,
+        "mask_sha256": None if job.mask is None else job.mask.sha256,
+        "regions": [
+            {"label": region.label, "styles": "keep" if not region.uses else
+             [{"id": use.style.id, "weight": use.weight} for use in region.uses]}
+            for region in spec.regions
+        ],  # fmt: skip
     }
 
 

@@ -52,6 +52,9 @@ class JobContext:
     device: str
     threads: int
     design_tile: TileRecipe | None = None  # the tile cut from a photographed design (crop_to_repeat)
+    mask: StyleSource | None = None  # the mask file of styles by region (None: none, or the automatic mask)
+    region_colours: tuple[tuple[int, int, int] | None, ...] = ()  # per region: its colour in the mask file
+    region_blends: tuple[tuple[tuple[int, float], ...], ...] = ()  # per region: (style index, weight); () = keep
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,12 @@ class StyleSource:
     max_input_pixels: int
 
 
-def targets_key(style: StyleSource, level_hw: tuple[int, int], settings: Settings) -> str:
-    """Identity of a style's Gram targets at one output size: shared by every job that matches."""
-    relevant = {
+def targets_key(style: StyleSource, level_hw: tuple[int, int], settings: Settings, long_side: int | None = None) -> str:
+    """Identity of a style's Gram targets at one output size: shared by every job that matches.
+
+    ``long_side`` is the style's size under ``style_span_cm`` (it replaces ``style_scale``).
+    """
+    relevant: dict[str, Any] = {
         "style": style.sha256,
         "hw": list(level_hw),
         "layers": list(settings.style_layers),
@@ -75,6 +81,8 @@ def targets_key(style: StyleSource, level_hw: tuple[int, int], settings: Setting
         "weights": settings.weights,
         "pooling": settings.pooling,
     }
+    if long_side is not None:
+        relevant = {**relevant, "style_scale": None, "long_side": long_side}
     digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
     return f"targets-{digest[:16]}"
 
@@ -147,6 +155,32 @@ def _tile_rgb(path: str, sha256: str, max_pixels: int, tile: TileRecipe) -> np.n
     return design
 
 
+def job_regions(ctx: JobContext) -> Any:
+    """The job's regions as the engine takes them (:class:`pipeline.engine.regions.Regions`), or None."""
+    if not ctx.region_blends:
+        return None
+    return _regions(ctx)
+
+
+@lru_cache(maxsize=4)
+def _regions(ctx: JobContext) -> Any:
+    """Region planes at the design's resolution, built once per worker and job."""
+    from pipeline.engine.regions import Regions, label_planes
+    from pipeline.repeat.automask import auto_labels
+    from pipeline.repeat.lattice import fit_to_repeat
+
+    if ctx.mask is None:
+        labels = auto_labels(design_rgb(ctx), ctx.repeat)
+    else:
+        rgb = fit_to_repeat(_rgb(ctx.mask.path, ctx.mask.sha256, ctx.mask.max_input_pixels), ctx.repeat)
+        labels = np.full(rgb.shape[:2], -1, np.int64)
+        for index, colour in enumerate(ctx.region_colours):
+            labels[np.all(rgb == np.asarray(colour, np.uint8), axis=-1)] = index
+    planes = label_planes(labels, len(ctx.region_blends))
+    planes.setflags(write=False)
+    return Regions(planes, ctx.region_blends)
+
+
 def _model(ctx_settings: Settings, device: Any) -> Any:
     from pipeline.engine.vgg import get_model
 
@@ -157,14 +191,19 @@ def _model(ctx_settings: Settings, device: Any) -> Any:
 
 
 def style_targets_task(
-    style: StyleSource, level_hw: tuple[int, int], settings: Settings, device: str, threads: int
+    style: StyleSource, level_hw: tuple[int, int], settings: Settings, device: str, threads: int,
+    long_side: int | None = None,
 ) -> StyleTargets:
-    """Gram targets of one style for an output of ``level_hw``; computed once, used by every tile."""
+    """Gram targets of one style for an output of ``level_hw``; computed once, used by every tile.
+
+    ``long_side``: the style's size under ``style_span_cm`` (:meth:`pipeline.run.plan.JobPlan.style_long_side`).
+    """
     from pipeline.engine.targets import compute_style_targets
 
     torch_device = prepare_torch(device, threads)
     rgb = _rgb(style.path, style.sha256, style.max_input_pixels)
-    targets = compute_style_targets(_model(settings, torch_device), [(rgb, 1.0)], level_hw, settings, torch_device)
+    targets = compute_style_targets(_model(settings, torch_device), [(rgb, 1.0)], level_hw, settings, torch_device,
+                                    long_side)  # fmt: skip
     COMPUTED["targets"] += 1
     return targets.to("cpu")
 
@@ -179,7 +218,8 @@ def coarse_task(
     if bool(store.done_map(ctx.store_path, ctx.job_id, level.index).all()):
         return {"seconds": 0.0, "skipped": 1.0}
     device = prepare_torch(ctx.device, ctx.threads)
-    blended = {hw: blend_targets(per_style, ctx.style_weights) for hw, per_style in targets.items()}
+    regions = job_regions(ctx)
+    blended = {} if regions else {hw: blend_targets(per_style, ctx.style_weights) for hw, per_style in targets.items()}
     image = stylize_image(
         design_rgb(ctx),
         [],
@@ -190,6 +230,8 @@ def coarse_task(
         seed=ctx.seed,
         device=device,
         targets=blended,
+        regions=regions,
+        style_targets=targets,
     )
     store.write_image(ctx.store_path, ctx.job_id, level.index, image)
     COMPUTED["coarse"] += 1
@@ -220,10 +262,11 @@ def tile_task(
     margin = level.halo - level.overlap
     kept_h, kept_w = tile.height + 2 * level.overlap, tile.width + 2 * level.overlap
     keep = slice(margin, margin + kept_h), slice(margin, margin + kept_w)
+    regions = job_regions(ctx)
     rgb = refine_window(
-        design_rgb(ctx), start, blend_targets(targets, ctx.style_weights), repeat=ctx.repeat, size=size,
-        window=tuple(window), origin=level.origin, keep=keep, settings=ctx.settings, iterations=level.iterations,
-        seed=derive_seed(ctx.seed, level.index, row, col), device=device,
+        design_rgb(ctx), start, targets if regions else blend_targets(targets, ctx.style_weights), repeat=ctx.repeat,
+        size=size, window=tuple(window), origin=level.origin, keep=keep, settings=ctx.settings,
+        iterations=level.iterations, seed=derive_seed(ctx.seed, level.index, row, col), device=device, regions=regions,
     )  # fmt: skip
     side = level.core + 2 * level.overlap
     padded = np.zeros((side, side, 3), np.uint8)
