@@ -161,10 +161,10 @@ def test_mask_morphology_wraps_the_repeat(repeat: Repeat) -> None:
     from pipeline.repeat.gather import gather_window
 
     rng = np.random.default_rng(3)
-    mask = rng.random((40, 48)) > 0.6
+    mask = rng.random((48, 60)) > 0.6  # sides that every named repeat can carry (thirds: 48 and 60)
     # the plane tiled under the repeat, morphology on it, then the tile cut back out of the middle
-    plane = gather_window(mask, repeat, -40, -48, 120, 144)
-    expected = closing(plane, disk(2))[40:80, 48:96]
+    plane = gather_window(mask, repeat, -48, -60, 144, 180)
+    expected = closing(plane, disk(2))[48:96, 60:120]
     assert np.array_equal(_wrapped(closing, mask, repeat, 2), expected)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.errors import WeftError
 from pipeline.repeat.gather import wrap_pad
-from pipeline.repeat.lattice import Repeat, as_repeat, even_sides, fit_to_repeat
+from pipeline.repeat.lattice import Repeat, as_repeat, fit_to_repeat, honoured_size
 
 #: Region labels of the automatic mask, by index.
 AUTO_LABELS: tuple[str, ...] = ("ground", "motif")
@@ -58,8 +58,8 @@ def _mask_size(height: int, width: int, repeat: Repeat) -> tuple[int, int]:
     """(h, w) of the copy the mask is worked out on: at most MASK_SIDE, sides the repeat can carry."""
     scale = min(1.0, MASK_SIDE / max(height, width))
     h, w = max(8, round(height * scale)), max(8, round(width * scale))
-    even_w, even_h = even_sides(repeat)
-    return h + (even_h and h % 2), w + (even_w and w % 2)
+    w, h = honoured_size(repeat, w, h)
+    return h, w
 
 
 def _wrapped(operation: object, mask: np.ndarray, repeat: Repeat, radius: int) -> np.ndarray:
