@@ -424,7 +424,8 @@ def test_wrongly_typed_numbers_in_attributes_are_shown_not_crashed_on(tmp_path: 
     card = card[: card.index("</article>")]
     assert "<dt>Size</dt><dd>96; rm -rf / × 64 px</dd>" in card
     assert "<dt>Print size</dt><dd>–</dd>" in card and "<dt>Time</dt><dd>–</dd>" in card
-    assert '<dt>Seams</dt><dd><span class="na">–</span> repeat · <span class="na">–</span> internal</dd>' in card
+    assert ('<dt>Seams</dt><dd><span class="na">–</span> repeat · <span class="na">–</span> internal · '
+            '<span class="na">–</span> frame</dd>') in card
 
 
 # --- 4. crashes and faults: the store lock through `weft run` ---------------------------------
