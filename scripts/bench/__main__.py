@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from scripts.bench import engine, export, feedforward, geometry, load, padding, pipeline_run, separation
+from scripts.bench import engine, export, feedforward, geometry, load, padding, pipeline_run, separation, style_span
 from scripts.bench.machine import LoadSampler, git_commit, load1, machine
 from scripts.bench.render import markdown_block, print_tables, rerender, write_markdown
 
@@ -27,7 +27,7 @@ from scripts.bench.render import markdown_block, print_tables, rerender, write_m
 SECTIONS: dict[str, ModuleType] = {
     "engine": engine, "padding": padding, "geometry": geometry, "pipeline": pipeline_run, "export": export,
     "separation": separation,
-    "load": load, "feedforward": feedforward,
+    "load": load, "feedforward": feedforward, "style_span": style_span,
 }  # fmt: skip
 PIPELINE = pipeline_run.PIPELINE_SETTINGS
 
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "load": "2 worker processes x 1 thread, torch threads 1 per worker",
         "feedforward": "2 worker processes x 1 thread (training: train_threads 2); optimise: 2 threads, "
                        "projections: 1 thread per worker",
+        "style_span": "one process, torch threads 2",
     }
 
     def log(message: str) -> None:
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": lambda: export.bench_export_rows(args.export_size, log=log),
         "separation": lambda: separation.bench_separation(args.export_size, log=log),
         "load": lambda: load.bench_load(args.load_jobs, quiet=quiet, log=log),
+        "style_span": lambda: style_span.bench_style_span(log=log),
         "feedforward": lambda: feedforward.bench_feedforward(
             args.ff_sizes, args.ff_print_sizes, args.ff_quality_size, device=args.device, quiet=quiet, log=log,
             training={"train_steps": args.ff_train_steps} if args.ff_train_steps else None,
