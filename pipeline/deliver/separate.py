@@ -228,10 +228,9 @@ class _Edges:
 
     def at(self, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
         """Labels of edge pixels (sx, sy) of the tile (every source of a point just outside it is one)."""
-        width, height = self.top.size, self.left.size
         out = np.where(sx == 0, self.left[sy], self.right[sy])
         out = np.where(sy == 0, self.top[sx], out)
-        return np.where(sy == height - 1, self.bottom[sx], out)
+        return np.where(sy == self.left.size - 1, self.bottom[sx], out)
 
 
 def _wrap_pairs(edges: _Edges, repeat: Repeat) -> np.ndarray:

@@ -365,23 +365,16 @@ def train_task(store_path: str, model: ModelPlan, device: str, max_input_pixels:
 
     Runs with ``train_threads`` torch threads whatever the worker has: the model's bytes depend on it.
     """
-    from pipeline.run.training import train_into_store
+    from pipeline.run.training import train_into_store, trained_record
 
     started = time.perf_counter()
     torch_device = prepare_torch(device, model.settings.train_threads)
-    trained_before = bool((record := _trained(store_path, model)))
+    trained_before = bool((record := trained_record(store_path, model)))
     if not trained_before:
         record = train_into_store(store_path, model, torch_device, max_input_pixels, _training_publisher(model))
         COMPUTED["train"] += 1
     return {"id": model.id, "sha256": record["sha256"], "seconds": time.perf_counter() - started,
             "trained": not trained_before}  # fmt: skip
-
-
-def _trained(store_path: str, model: ModelPlan) -> dict[str, Any] | None:
-    from pipeline.run.models import model_record
-
-    record = model_record(store_path, model.id)
-    return record if record and record.get("key") == model.key else None
 
 
 def infer_task(

@@ -66,6 +66,12 @@ def _resume(store_path: str, model: ModelPlan) -> tuple[TrainingState, dict[str,
     return state, tensors
 
 
+def trained_record(store_path: str, model: ModelPlan) -> dict[str, Any] | None:
+    """The stored record of ``model`` when it was trained under this key; None when it must be trained."""
+    existing = model_record(store_path, model.id)
+    return existing if existing and existing.get("key") == model.key else None
+
+
 def train_into_store(
     store_path: str,
     model: ModelPlan,
@@ -74,8 +80,8 @@ def train_into_store(
     callback: TrainCallback | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` (or resume it) and store it; returns its record. A trained model is returned as is."""
-    existing = model_record(store_path, model.id)
-    if existing and existing.get("key") == model.key:
+    existing = trained_record(store_path, model)
+    if existing:
         return existing
     from pipeline.manifest.images import load_rgb
 
