@@ -92,7 +92,24 @@ class Settings(BaseModel):
     )
 
     # --- tiling ---------------------------------------------------------------------------
-    tile_size: int = Field(512, ge=64, le=4096, description="Tile core size (px) of the refinement passes.")
+    tile_size: int | Literal["auto"] = Field(
+        512, description="Tile core size (px) of the refinement passes, 64 to 4096; \"auto\": per level, the whole "
+        "level when it fits worker_memory, else the largest tile that does (docs/throughput.md).",
+    )
+    worker_memory: str | None = Field(
+        None, description="Memory one task may use on a worker, e.g. \"6 GiB\", that tile_size = \"auto\" sizes "
+        "levels and tiles to; unset: the cluster's worker memory. The layout it gives is in the job key, not the "
+        "budget itself.",
+    )
+    coarse_threads: int = Field(
+        2, ge=1, le=256, description="Torch threads of a whole-image task (the coarse pass and the levels that fit "
+        "whole): the serial head of a job's graph uses the cores its idle neighbours would not. Fixed here, not by "
+        "the worker, because the pixels depend on it.",
+    )
+    tile_threads: int = Field(
+        1, ge=1, le=256, description="Torch threads of a tile task and of the style targets, whatever the worker "
+        "has; fixed for the same reason.",
+    )
     halo: int = Field(64, ge=0, le=1024, description="Context (px) gathered around each tile core across the wrap.")
     overlap: int = Field(32, ge=0, le=512, description="Width (px) of the feathered band where neighbouring tiles blend.")
 
@@ -214,8 +231,15 @@ class Settings(BaseModel):
             if not 0 < low <= high <= 64:
                 raise ValueError(f"train_scales must be \"auto\" or [low, high] with 0 < low <= high <= 64, not "
                                  f"{list(self.train_scales)}")  # fmt: skip
-        if 2 * self.overlap >= self.tile_size:
-            raise ValueError(f"overlap ({self.overlap}) must be less than half of tile_size ({self.tile_size})")
+        if self.tile_size != "auto":
+            if not 64 <= self.tile_size <= 4096:
+                raise ValueError(f"tile_size must be \"auto\" or 64 to 4096 px, not {self.tile_size}")
+            if 2 * self.overlap >= self.tile_size:
+                raise ValueError(f"overlap ({self.overlap}) must be less than half of tile_size ({self.tile_size})")
+        if self.worker_memory is not None:
+            from pipeline.engine.memory import parse_bytes
+
+            parse_bytes(self.worker_memory)  # a ValueError names the unit it expected
         return self
 
     def digest(self) -> str:
@@ -227,6 +251,8 @@ SETTING_NAMES: frozenset[str] = frozenset(Settings.model_fields)
 #: Settings that decide the spot-colour separation, not the image's pixels: outside the digest
 #: (and so the job key), like dpi; the separation keys itself (pipeline/deliver/separation.py).
 SEPARATION_SETTINGS: frozenset[str] = frozenset({"colors", "palette", "min_area_mm2"})
+#: Settings that decide the layout, not the pixels directly: the layout they give is keyed (pipeline.run.plan).
+LAYOUT_SETTINGS: frozenset[str] = frozenset({"worker_memory"})
 
 
 #: Settings only the feed-forward engine reads. An optimisation job's digest leaves them out, so
@@ -235,8 +261,9 @@ FEEDFORWARD_ONLY: frozenset[str] = frozenset(
     name for name in SETTING_NAMES if name == "engine" or name.startswith(("ff_", "train_")) or name == "polish_iterations"
 )
 #: Settings added after job keys existed: left out of the digest while they hold their default, so
-#: the key of a job that does not use them is the key it had before they were added.
-OMITTED_AT_DEFAULT: frozenset[str] = frozenset({"style_span_cm"})
+#: the digest of a job that does not use them is the one it had before they were added (the thread
+#: counts' defaults changed bytes once: ENGINE_VERSION 2 in the key covers that).
+OMITTED_AT_DEFAULT: frozenset[str] = frozenset({"style_span_cm", "coarse_threads", "tile_threads"})
 #: The settings a feed-forward model's training depends on (its key has these, not the job's others).
 TRAINING_SETTINGS: tuple[str, ...] = (
     "ff_width", "ff_blocks", "train_steps", "train_batch", "train_crop", "train_scales", "train_lr", "train_seed",
@@ -252,7 +279,7 @@ def settings_digest(settings: Settings) -> str:
     an optimisation job, and the control settings while at their default, so existing stores
     keep their keys.
     """
-    left_out = set(SEPARATION_SETTINGS) | (set(FEEDFORWARD_ONLY) if settings.engine == "optimise" else set())
+    left_out = set(SEPARATION_SETTINGS) | set(LAYOUT_SETTINGS) | (set(FEEDFORWARD_ONLY) if settings.engine == "optimise" else set())
     data = settings.model_dump(mode="json", exclude=left_out)
     defaults = Settings.model_fields
     data = {k: v for k, v in data.items() if not (k in OMITTED_AT_DEFAULT and v == defaults[k].default)}

@@ -131,6 +131,7 @@ def _optimise(
     from pipeline.engine.whole import stylize_image
 
     height, width = size
+    torch.set_num_threads(settings.coarse_threads)  # as the pipeline's whole-image task: the same bytes
 
     def on_scale(index: int, count: int, hw: tuple[int, int]) -> None:
         total = settings.iterations if index == 0 else settings.refine_iterations

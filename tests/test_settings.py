@@ -14,6 +14,7 @@ from pipeline.errors import ConfigError
 from pipeline.manifest.load import load_manifest
 from pipeline.settings import (
     FEEDFORWARD_ONLY,
+    LAYOUT_SETTINGS,
     SEPARATION_SETTINGS,
     Settings,
     available_profiles,
@@ -60,7 +61,7 @@ def test_shipped_profiles_are_listed_and_valid():
 def test_default_profile_values():
     s = profile("default")
     assert (s.coarse_size, s.scales, s.iterations, s.refine_iterations) == (512, 2, 300, 150)
-    assert (s.tile_size, s.halo, s.overlap, s.refine) == (512, 64, 32, True)
+    assert (s.tile_size, s.halo, s.overlap, s.refine) == ("auto", 64, 32, True)
     model = Settings()
     for name in ("content_weight", "style_weight", "style_layers", "optimizer", "learning_rate"):
         assert getattr(s, name) == getattr(model, name)
@@ -241,9 +242,13 @@ ALTERNATIVES = {
     "train_seed": 1,
     "train_checkpoint_every": 9,
     "train_threads": 1,
+    "coarse_threads": 1,
+    "tile_threads": 2,
 }
 #: The separation's settings: a different valid value each, none of which may change the digest.
 SEPARATION_ALTERNATIVES = {"colors": 4, "palette": "#ff0000,#00ff00", "min_area_mm2": 0.5}
+#: Settings that decide a layout, not pixels: keyed through the layout they give (tests/test_tile_sizing.py).
+LAYOUT_ALTERNATIVES = {"worker_memory": "3 GiB"}
 
 
 def test_digest_equal_for_equal_settings(config_dir):
@@ -257,8 +262,9 @@ def test_digest_equal_for_equal_settings(config_dir):
 
 
 def test_digest_changes_when_any_field_changes():
-    assert set(ALTERNATIVES) | set(SEPARATION_ALTERNATIVES) == set(Settings.model_fields), "add it to ALTERNATIVES"
-    assert set(SEPARATION_ALTERNATIVES) == SEPARATION_SETTINGS
+    every = set(ALTERNATIVES) | set(SEPARATION_ALTERNATIVES) | set(LAYOUT_ALTERNATIVES)
+    assert every == set(Settings.model_fields), "add it to ALTERNATIVES"
+    assert set(SEPARATION_ALTERNATIVES) == SEPARATION_SETTINGS and set(LAYOUT_ALTERNATIVES) == LAYOUT_SETTINGS
     digests = {Settings().digest(), Settings(engine="feedforward").digest()}
     for name, value in ALTERNATIVES.items():
         # a feed-forward-only setting moves the digest of a feed-forward job (an optimisation job ignores it)
@@ -269,6 +275,8 @@ def test_digest_changes_when_any_field_changes():
         digests.add(changed.digest())
     assert len(digests) == len(ALTERNATIVES) + 1  # "engine" itself gives the feed-forward base's digest
     plain = Settings()
+    for name, value in LAYOUT_ALTERNATIVES.items():  # the layout is keyed, not the budget
+        assert Settings(**{**plain.model_dump(), name: value}).digest() == plain.digest()
     for name, value in SEPARATION_ALTERNATIVES.items():  # the separation keys itself; the image's key stays
         update = {name: value, "colors": 2} if name == "palette" else {name: value}
         assert Settings(**{**plain.model_dump(), **update}).digest() == plain.digest()

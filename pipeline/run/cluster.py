@@ -28,6 +28,7 @@ from typing import Any
 
 from pipeline.conventions import DEVICES, JOBQUEUE_KINDS
 from pipeline.errors import ClusterError, ConfigError, SubmissionError, WeftError
+from pipeline.run.tile_sizing import Budget
 from pipeline.settings import config_dirs, read_toml
 
 #: Seconds to wait for a scheduler (its address in the scheduler file, the connection) by
@@ -123,6 +124,44 @@ def default_workers(threads_per_worker: int = 1) -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     return max(1, cores // threads_per_worker)
+
+
+def planned_worker_memory(options: ClusterOptions) -> Budget | None:
+    """What a worker of this cluster will have, known before it starts (``tile_size = "auto"`` plans by it).
+
+    Local CPU workers share this machine's memory as ``LocalCluster`` shares it (by threads over
+    cores); a local GPU worker has its GPU's memory; a SLURM/PBS worker its job's ``memory`` over
+    ``processes``. An external scheduler's workers are unknown until connected: None.
+    """
+    from pipeline.engine.memory import format_bytes, parse_bytes
+
+    if options.scheduler_address or options.scheduler_file:
+        return None
+    if options.kind in JOBQUEUE_KINDS:
+        config = cluster_config(options.kind)
+        if "memory" not in config:
+            return None
+        processes = int(config.get("processes", 1))
+        try:
+            total = parse_bytes(str(config["memory"]))
+        except ValueError as error:
+            raise ConfigError(f"{cluster_file(options.kind)}: memory: {error}") from None
+        return Budget(total // processes, f"{options.kind} job memory {config['memory']} / {processes} process(es)")
+    if options.device == "cuda" or (options.device == "auto" and Path("/dev/nvidiactl").exists()):
+        import torch  # only where a GPU may be: planning a CPU run does not load torch
+
+        if torch.cuda.is_available():
+            total = torch.cuda.get_device_properties(0).total_memory
+            return Budget(total, f"GPU memory {format_bytes(total)}")
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    workers = options.workers or default_workers(options.threads_per_worker)
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    share = min(1.0, options.threads_per_worker / cores)
+    return Budget(int(total * share), f"local cluster: {format_bytes(total)} x {options.threads_per_worker} thread(s) "
+                                      f"/ {cores} cores, {workers} worker(s)")  # fmt: skip
 
 
 def cluster_file(kind: str) -> Path:

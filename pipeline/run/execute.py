@@ -28,7 +28,9 @@ from rich.markup import escape
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT, JobStatus, PlanState, is_valid_job_id
 from pipeline.errors import StoreError, WeftError
 from pipeline.run import journal, store
-from pipeline.run.cluster import ClusterInfo, ClusterOptions, SeenWorkers, connect, worker_timeout
+from pipeline.run.cluster import (
+    ClusterInfo, ClusterOptions, SeenWorkers, connect, planned_worker_memory, worker_timeout,
+)
 from pipeline.run.events import RunEvents, run_events
 from pipeline.run.finish import finish_job
 from pipeline.run.graph import Graph
@@ -77,6 +79,20 @@ def plan_run(options: RunOptions) -> Plan:
         cli_settings=options.cli_settings or None,
         stored=store.stored_jobs(options.store),
         stored_models=stored_models(options.store),
+        worker_memory=planned_worker_memory(cluster_options(options)),
+    )
+
+
+def cluster_options(options: RunOptions) -> ClusterOptions:
+    """The cluster half of a run's options."""
+    return ClusterOptions(
+        scheduler_address=options.scheduler_address,
+        scheduler_file=options.scheduler_file,
+        kind=options.cluster,
+        workers=options.workers,
+        device=options.device,
+        threads_per_worker=options.threads_per_worker,
+        worker_timeout=options.worker_timeout or worker_timeout(),
     )
 
 
@@ -117,16 +133,7 @@ def execute(options: RunOptions, console: Console) -> RunResult:
             _record_invalid(root, plan, outcomes)
             journal.announce_settled(events, result)
             if plan.to_run:
-                cluster = ClusterOptions(
-                    scheduler_address=options.scheduler_address,
-                    scheduler_file=options.scheduler_file,
-                    kind=options.cluster,
-                    workers=options.workers,
-                    device=options.device,
-                    threads_per_worker=options.threads_per_worker,
-                    worker_timeout=options.worker_timeout or worker_timeout(),
-                )
-                with connect(cluster) as (client, info):
+                with connect(cluster_options(options)) as (client, info):
                     console.print(f"cluster: {info.description}; dashboard: {info.dashboard}", highlight=False)
                     if _owns_workers(options):
                         client.register_plugin(IgnoreInterrupts())

@@ -96,7 +96,7 @@ class Graph:
             key = targets_key(style, hw, job.spec.settings, long_side)
             if key not in self.targets:
                 self.targets[key] = self.client.submit(
-                    style_targets_task, style, hw, job.spec.settings, self.info.device, self.info.threads, long_side,
+                    style_targets_task, style, hw, job.spec.settings, self.info.device, long_side,
                     key=key, retries=RETRIES, resources=self.resources,
                 )  # fmt: skip
             futures.append(self.targets[key])

@@ -37,6 +37,7 @@ from pipeline.manifest.specs import JobSpec, Manifest
 from pipeline.settings import Settings
 from pipeline.run.layout import LevelLayout
 from pipeline.run.model_plan import ModelPlan, plan_models
+from pipeline.run.tile_sizing import WHOLE_CHUNK, Budget, auto_core, check_whole, fits_whole, job_budget
 from pipeline.engine.weight_files import file_sha256, weights_identity
 
 #: Rough CPU cost of one optimiser step per megapixel (bf16, one core of this class of machine),
@@ -58,6 +59,7 @@ class LevelPlan:
     overlap: int
     iterations: int
     inferred: bool = False  # computed by the feed-forward network, chunk by chunk (halo = its receptive field)
+    scales: int = 0  # level 0 of the optimisation engine: its whole-image scales (coarse pass + whole levels)
 
     def tile_grid(self, repeat: Repeat) -> TileGrid:
         """The tile cores (= zarr chunks) of this level's frame."""
@@ -78,6 +80,14 @@ class LevelPlan:
     @property
     def chunks(self) -> int:
         return len(self.layout())
+
+    @property
+    def halo_overhead(self) -> float:
+        """Pixels a tiled level optimises (cores plus halos) over its own pixels, less 1 (0: whole or untiled)."""
+        if not self.tiled:
+            return 0.0
+        side = self.core + 2 * self.halo
+        return self.chunks * side * side / (self.height * self.width) - 1
 
     @property
     def megapixel_steps(self) -> float:
@@ -170,6 +180,7 @@ class Plan:
     jobs: tuple[JobPlan, ...]
     force: bool = False
     invalid: dict[str, str] = field(default_factory=dict)  # jobs whose manifest entry or files are broken
+    worker_memory: Budget | None = None  # the cluster's worker memory, for tile_size = "auto"
 
     @property
     def models(self) -> tuple[ModelPlan, ...]:
@@ -191,13 +202,21 @@ class Plan:
 # --- schedule --------------------------------------------------------------------------------
 
 
-def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int], ...]]:
-    """The levels of a job and the whole-image scales of its coarse pass."""
+def schedule(
+    spec: JobSpec, cluster_budget: Budget | None = None
+) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int], ...]]:
+    """The levels of a job and the whole-image scales of its coarse pass.
+
+    With ``tile_size = "auto"`` the levels that fit a worker's memory (``cluster_budget``, or the
+    job's ``worker_memory``) join the coarse pass as further whole-image scales, and the others are
+    tiled with the largest core that fits (:mod:`pipeline.run.tile_sizing`). A WeftError names the
+    job when even that does not fit.
+    """
     from pipeline.engine.schedule import whole_image_sizes
 
     s: Settings = spec.settings
     if s.engine == "feedforward":
-        return feedforward_schedule(spec), ()
+        return feedforward_schedule(spec, cluster_budget), ()
     width, height, repeat = spec.width, spec.height, spec.repeat
     long_side = max(width, height)
     refinements = 0
@@ -207,10 +226,21 @@ def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int
     for j in range(refinements, -1, -1):  # level 0 first
         factor = s.scale_factor**j
         sizes.append(honoured_size(repeat, max(16, round(width / factor)), max(16, round(height / factor))))
+    whole = 0  # refinement levels optimised whole, inside the coarse pass
+    if s.tile_size == "auto":
+        budget = job_budget(s, cluster_budget)
+        if s.refine:
+            while whole < refinements and fits_whole(s, sizes[whole + 1], budget):
+                whole += 1
+        check_whole(s, sizes[whole], budget, spec.id, "coarse pass")
+        chunk = WHOLE_CHUNK
+        core = auto_core(s, budget, spec.id) if whole < refinements and s.refine else chunk
+    else:
+        chunk = core = s.tile_size
+    sizes = sizes[whole:]
     coarse_w, coarse_h = sizes[0]
-    coarse_sizes = tuple(whole_image_sizes(coarse_w, coarse_h, repeat, s))
-    core = s.tile_size
-    levels = [LevelPlan(0, coarse_h, coarse_w, (0, 0), False, core, 0, 0, s.iterations)]
+    coarse_sizes = tuple(whole_image_sizes(coarse_w, coarse_h, repeat, s, scales=s.scales + whole))
+    levels = [LevelPlan(0, coarse_h, coarse_w, (0, 0), False, chunk, 0, 0, s.iterations, scales=s.scales + whole)]
     last = len(sizes) - 1
     for index, (w, h) in enumerate(sizes[1:], start=1):
         # final level at (0, 0), the one before shifted by T/2, ...; a mirror's frames cannot move (repeat/tiles.py)
@@ -232,11 +262,11 @@ def schedule(spec: JobSpec) -> tuple[tuple[LevelPlan, ...], tuple[tuple[int, int
     if not s.refine and len(levels) > 2:
         # without refinement the intermediate scales add nothing: resample level 0 straight to print size
         final = levels[-1]
-        levels = [levels[0], LevelPlan(1, final.height, final.width, (0, 0), False, core, 0, 0, 0)]
+        levels = [levels[0], LevelPlan(1, final.height, final.width, (0, 0), False, chunk, 0, 0, 0)]
     return tuple(levels), coarse_sizes
 
 
-def feedforward_schedule(spec: JobSpec) -> tuple[LevelPlan, ...]:
+def feedforward_schedule(spec: JobSpec, cluster_budget: Budget | None = None) -> tuple[LevelPlan, ...]:
     """A feed-forward job: the network's pass in tiles, then polish in tiles, or a resample to the exact size.
 
     Level 0 runs at the print size rounded to the net's lattice quantum, in chunks of
@@ -251,7 +281,8 @@ def feedforward_schedule(spec: JobSpec) -> tuple[LevelPlan, ...]:
     halo = receptive_radius(s.ff_blocks)
     levels = [LevelPlan(0, height, width, (0, 0), False, s.ff_tile_size, halo, 0, 0, inferred=True)]
     if s.polish_iterations:
-        levels.append(LevelPlan(1, spec.height, spec.width, (0, 0), True, s.tile_size, s.halo, s.overlap,
+        core = auto_core(s, job_budget(s, cluster_budget), spec.id) if s.tile_size == "auto" else s.tile_size
+        levels.append(LevelPlan(1, spec.height, spec.width, (0, 0), True, core, s.halo, s.overlap,
                                 s.polish_iterations))  # fmt: skip
     elif (height, width) != (spec.height, spec.width):
         levels.append(LevelPlan(1, spec.height, spec.width, (0, 0), False, s.ff_tile_size, 0, 0, 0))
@@ -275,11 +306,12 @@ def keyed_settings(spec: JobSpec) -> Settings:
 
 def job_key(
     spec: JobSpec, design_sha: str, style_shas: tuple[str, ...], weights_sha: str, model_key: str | None = None,
-    mask_sha: str | None = None,
+    mask_sha: str | None = None, levels: tuple[LevelPlan, ...] = (),
 ) -> str:
     """sha256 of everything that decides the job's pixels (and nothing that does not, like dpi).
 
     A feed-forward job adds its model's key (which covers the other designs it was trained on).
+    Under ``tile_size = "auto"`` the layout the budget gave (``levels``) is keyed, not the budget.
     """
     material: dict[str, Any] = {
         "engine": ENGINE_VERSION,
@@ -301,7 +333,15 @@ def job_key(
         material["dpi"] = spec.dpi
     if spec.tile is not None:  # a tile cut from a photo (crop_to_repeat): where it lies decides the pixels
         material["tile"] = spec.tile.recipe.record()
+    if spec.settings.tile_size == "auto":  # the layout the memory budget chose decides the pixels
+        material["layout"] = layout_record(levels)
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def layout_record(levels: tuple[LevelPlan, ...]) -> list[dict[str, Any]]:
+    """Each level's size, whether it is tiled, its core, halo and whole-image scales: for the key and provenance."""
+    return [{"index": lv.index, "size": [lv.width, lv.height], "tiled": lv.tiled, "core": lv.core, "halo": lv.halo,
+             "scales": lv.scales} for lv in levels]  # fmt: skip
 
 
 def _hash_input(path: Path, cache: dict[Path, str]) -> InputFile:
@@ -328,8 +368,12 @@ def make_plan(
     cli_settings: Mapping[str, Any] | None = None,
     stored: Mapping[str, Mapping[str, Any]] | None = None,
     stored_models: Mapping[str, Mapping[str, Any]] | None = None,
+    worker_memory: Budget | None = None,
 ) -> Plan:
     """Load the manifest, schedule every job, hash its inputs, and compare with what the store holds.
+
+    ``worker_memory`` is what the cluster gives a worker, for ``tile_size = "auto"``
+    (:func:`pipeline.run.cluster.planned_worker_memory`); None: the default budget.
 
     ``stored`` maps job id -> the store's record of that job (:func:`pipeline.run.store.stored_jobs`);
     the caller reads it, so planning never opens the store itself; ``stored_models`` likewise
@@ -367,8 +411,9 @@ def make_plan(
         broken.update({spec.id: str(error) for spec in jobs if spec.settings.engine == "feedforward"})
         jobs = tuple(spec for spec in jobs if spec.settings.engine != "feedforward")
         models = {}
-    plans = [_plan_job(spec, stored.get(spec.id), hashes, force, models.get(spec.id)) for spec in jobs]
-    return Plan(manifest=manifest, store=store, jobs=tuple(plans), force=force, invalid=broken)
+    plans = [_plan_job(spec, stored.get(spec.id), hashes, force, models.get(spec.id), worker_memory) for spec in jobs]
+    return Plan(manifest=manifest, store=store, jobs=tuple(plans), force=force, invalid=broken,
+                worker_memory=worker_memory)  # fmt: skip
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -395,9 +440,13 @@ def broken_jobs(problems: list[Problem]) -> dict[str, str]:
 
 
 def _plan_job(
-    spec: JobSpec, stored: Mapping[str, Any] | None, hashes: dict[Path, str], force: bool, model: ModelPlan | None
+    spec: JobSpec, stored: Mapping[str, Any] | None, hashes: dict[Path, str], force: bool, model: ModelPlan | None,
+    budget: Budget | None = None,
 ) -> JobPlan:
-    levels, coarse_sizes = schedule(spec)
+    try:
+        levels, coarse_sizes = schedule(spec, budget)
+    except WeftError as error:  # no layout fits the memory budget: this job fails, the others run
+        return JobPlan(spec, "", (), (), None, (), "", PlanState.FAILED, str(error))
     try:
         weights_sha = weights_identity(spec.settings.weights)[1]
         design = _hash_input(spec.design, hashes)
@@ -406,7 +455,7 @@ def _plan_job(
     except WeftError as error:
         return JobPlan(spec, "", levels, coarse_sizes, None, (), "", PlanState.FAILED, str(error))
     key = job_key(spec, design.sha256, tuple(s.sha256 for s in styles), weights_sha, model.key if model else None,
-                  mask.sha256 if mask else None)  # fmt: skip
+                  mask.sha256 if mask else None, levels)  # fmt: skip
     state, done = PlanState.NEW, 0
     if stored is not None:
         done = int(stored.get("progress", {}).get("tiles_done", 0))
@@ -442,9 +491,11 @@ def describe_levels(job: JobPlan) -> str:
             parts.append(f"feed-forward {level.width}x{level.height} ({level.chunks} tiles, halo {level.halo})")
         elif level.index == 0:
             scales = " → ".join(f"{w}x{h}" for h, w in job.coarse_sizes)
-            parts.append(f"coarse {scales}")
+            whole = level.scales - job.spec.settings.scales
+            parts.append(f"coarse {scales}" + (f" (last {whole} whole, tile_size auto)" if whole > 0 else ""))
         elif level.tiled:
-            parts.append(f"{level.width}x{level.height} ({level.chunks} tiles)")
+            parts.append(f"{level.width}x{level.height} ({level.chunks} tiles of {level.core}, "
+                         f"halo +{level.halo_overhead:.0%})")
         else:
             parts.append(f"{level.width}x{level.height} (resampled)")
     return " → ".join(parts)
@@ -470,6 +521,10 @@ def print_plan(plan: Plan, console: Console) -> None:
     for job_id, reason in plan.invalid.items():
         table.add_row(job_id, "[red]invalid[/]", "", "", f"[red]{escape(reason)}[/]", "", "")
     console.print(table)
+    budgets = {str(job_budget(job.spec.settings, plan.worker_memory)): None for job in plan.jobs
+               if job.spec.settings.tile_size == "auto"}  # fmt: skip
+    for budget in budgets:
+        console.print(f"tile_size auto: levels and tiles sized to {escape(budget)}", highlight=False)
     for warning in filter(None, (job.span_warning() for job in plan.jobs)):
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if plan.models:

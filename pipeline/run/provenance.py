@@ -14,7 +14,8 @@ import numpy as np
 
 from pipeline import ENGINE_VERSION, __version__
 from pipeline.run.cluster import ClusterInfo
-from pipeline.run.plan import JobPlan, Plan
+from pipeline.run.plan import JobPlan, Plan, layout_record
+from pipeline.run.tile_sizing import job_budget
 
 
 def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any]:
@@ -70,10 +71,10 @@ def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any
         "regions": _regions_record(job),
         "variant": None if spec.variant_of is None else {"of": spec.variant_of, "sets": dict(spec.variant)},
         "levels_plan": [
-            {"index": lv.index, "size": [lv.width, lv.height], "tiled": lv.tiled, "iterations": lv.iterations,
-             "feedforward": lv.inferred}
-            for lv in job.levels
+            {**layout, "iterations": lv.iterations, "feedforward": lv.inferred, "halo_overhead": lv.halo_overhead}
+            for layout, lv in zip(layout_record(job.levels), job.levels)
         ],
+        "tile_budget": None if spec.settings.tile_size != "auto" else str(job_budget(spec.settings, plan.worker_memory)),
     }
 
 

@@ -80,6 +80,7 @@ def targets_key(style: StyleSource, level_hw: tuple[int, int], settings: Setting
         "precision": settings.precision,
         "weights": settings.weights,
         "pooling": settings.pooling,
+        "threads": settings.tile_threads,
     }
     if long_side is not None:
         relevant = {**relevant, "style_scale": None, "long_side": long_side}
@@ -191,8 +192,7 @@ def _model(ctx_settings: Settings, device: Any) -> Any:
 
 
 def style_targets_task(
-    style: StyleSource, level_hw: tuple[int, int], settings: Settings, device: str, threads: int,
-    long_side: int | None = None,
+    style: StyleSource, level_hw: tuple[int, int], settings: Settings, device: str, long_side: int | None = None,
 ) -> StyleTargets:
     """Gram targets of one style for an output of ``level_hw``; computed once, used by every tile.
 
@@ -200,7 +200,7 @@ def style_targets_task(
     """
     from pipeline.engine.targets import compute_style_targets
 
-    torch_device = prepare_torch(device, threads)
+    torch_device = prepare_torch(device, settings.tile_threads)  # many run side by side at the head of a graph
     rgb = _rgb(style.path, style.sha256, style.max_input_pixels)
     targets = compute_style_targets(_model(settings, torch_device), [(rgb, 1.0)], level_hw, settings, torch_device,
                                     long_side)  # fmt: skip
@@ -217,7 +217,7 @@ def coarse_task(
     started = time.perf_counter()
     if bool(store.done_map(ctx.store_path, ctx.job_id, level.index).all()):
         return {"seconds": 0.0, "skipped": 1.0}
-    device = prepare_torch(ctx.device, ctx.threads)
+    device = prepare_torch(ctx.device, ctx.settings.coarse_threads)  # the serial head: the cores others leave idle
     regions = job_regions(ctx)
     blended = {} if regions else {hw: blend_targets(per_style, ctx.style_weights) for hw, per_style in targets.items()}
     image = stylize_image(
@@ -229,6 +229,7 @@ def coarse_task(
         settings=ctx.settings,
         seed=ctx.seed,
         device=device,
+        scales=level.scales or None,
         targets=blended,
         regions=regions,
         style_targets=targets,
@@ -253,7 +254,7 @@ def tile_task(
     started = time.perf_counter()
     if store.tile_done(ctx.store_path, ctx.job_id, level.index, row, col):
         return {"seconds": 0.0, "skipped": 1.0}
-    device = prepare_torch(ctx.device, ctx.threads)
+    device = prepare_torch(ctx.device, ctx.settings.tile_threads)
     tile = level.tile_grid(ctx.repeat).tile(row, col)
     window = tile.window(level.halo)
     size = (level.height, level.width)

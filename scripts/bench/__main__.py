@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from scripts.bench import engine, export, feedforward, geometry, load, padding, pipeline_run, separation, style_span
+from scripts.bench import engine, export, feedforward, geometry, load, padding, pipeline_run, separation, style_span, tile_memory, ceiling, throughput
 from scripts.bench.machine import LoadSampler, git_commit, load1, machine
 from scripts.bench.render import markdown_block, print_tables, rerender, write_markdown
 
@@ -27,7 +27,8 @@ from scripts.bench.render import markdown_block, print_tables, rerender, write_m
 SECTIONS: dict[str, ModuleType] = {
     "engine": engine, "padding": padding, "geometry": geometry, "pipeline": pipeline_run, "export": export,
     "separation": separation,
-    "load": load, "feedforward": feedforward, "style_span": style_span,
+    "load": load, "feedforward": feedforward, "style_span": style_span, "tile_memory": tile_memory,
+    "ceiling": ceiling, "throughput": throughput,
 }  # fmt: skip
 PIPELINE = pipeline_run.PIPELINE_SETTINGS
 
@@ -69,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ff-print-sizes", type=_ints, default=(4096, 8192), help="feedforward: print sizes, px")
     p.add_argument("--ff-train-steps", type=int, default=None, help="feedforward: training steps (default: the setting's)")
     p.add_argument("--ff-quality-size", type=int, default=512, help="feedforward: size both results are scored at")
+    p.add_argument("--ceiling-sizes", type=_ints, default=ceiling.SIZES, help="ceiling: iteration sizes, px")
+    p.add_argument("--label", default="", help="ceiling: what code the rows measure (e.g. 'before', 'after')")
     p.add_argument("--verbose", action="store_true", help="show weft run's own plan/progress output")
     return p
 
@@ -98,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         "feedforward": "2 worker processes x 1 thread (training: train_threads 2); optimise: 2 threads, "
                        "projections: 1 thread per worker",
         "style_span": "one process, torch threads 2",
+        "tile_memory": "one process per size, torch threads 2",
+        "ceiling": f"one process, torch threads {', '.join(map(str, args.threads))}",
+        "throughput": "weft stylize: coarse_threads 2; weft run: 2 worker processes x 1 thread, coarse_threads 2, "
+                      "tile_threads 1",
     }
 
     def log(message: str) -> None:
@@ -122,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         "separation": lambda: separation.bench_separation(args.export_size, log=log),
         "load": lambda: load.bench_load(args.load_jobs, quiet=quiet, log=log),
         "style_span": lambda: style_span.bench_style_span(log=log),
+        "tile_memory": lambda: tile_memory.bench_tile_memory(log=log),
+        "ceiling": lambda: ceiling.bench_ceiling(args.ceiling_sizes, args.threads, args.label, log=log),
+        "throughput": lambda: throughput.bench_throughput(log=log),
         "feedforward": lambda: feedforward.bench_feedforward(
             args.ff_sizes, args.ff_print_sizes, args.ff_quality_size, device=args.device, quiet=quiet, log=log,
             training={"train_steps": args.ff_train_steps} if args.ff_train_steps else None,
