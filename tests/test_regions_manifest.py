@@ -120,15 +120,21 @@ def test_variants_become_jobs_of_their_own_with_their_own_keys(ws: Path) -> None
     assert len({p.key for p in plan.jobs}) == 4
 
 
-def test_new_fields_leave_the_keys_of_jobs_without_them_alone(ws: Path) -> None:
-    """A job that uses none of the new fields keys exactly as before they existed (main at d024064)."""
-    path = manifest(ws, job("size = 64\ncrop_to_repeat = false"))
+def test_new_fields_leave_the_keys_of_jobs_without_them_alone(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job that uses none of the new fields keys exactly as before they existed (main at d024064).
+
+    Engine version 2 (zero padding inside the convolutions, issue 13) moved every key on purpose,
+    and the default profile's tile_size became "auto": the job pins both to what they were then.
+    """
+    monkeypatch.setattr("pipeline.run.plan.ENGINE_VERSION", "1")
+    path = manifest(ws, job("size = 64\ncrop_to_repeat = false\ntile_size = 512"))
     spec = load_manifest(path).jobs[0]
     assert job_key(spec, "d" * 64, ("s" * 64,), "w" * 64) == KEY_BEFORE_REGIONS
     # ... and each new field moves it
-    with_span = load_manifest(manifest(ws, job("size = 64\ncrop_to_repeat = false\nstyle_span_cm = 20"))).jobs[0]
+    with_span = load_manifest(manifest(ws, job("size = 64\ncrop_to_repeat = false\ntile_size = 512\n"
+                                               "style_span_cm = 20"))).jobs[0]  # fmt: skip
     assert job_key(with_span, "d" * 64, ("s" * 64,), "w" * 64) != KEY_BEFORE_REGIONS
-    regions = load_manifest(manifest(ws, region_job("size = 64\ncrop_to_repeat = false"))).jobs[0]
+    regions = load_manifest(manifest(ws, region_job("size = 64\ncrop_to_repeat = false\ntile_size = 512"))).jobs[0]
     assert job_key(regions, "d" * 64, ("s" * 64,), "w" * 64) != KEY_BEFORE_REGIONS
 
 

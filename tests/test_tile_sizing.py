@@ -10,15 +10,27 @@ import math
 from pathlib import Path
 
 import pytest
+from helpers_manifest import job, manifest
 from pydantic import ValidationError
 
-from helpers_manifest import job, manifest
 from pipeline.conventions import PlanState
-from pipeline.engine.memory import NETWORK_BYTES_PER_PIXEL, WORKER_BASELINE_BYTES, parse_bytes, task_bytes
+from pipeline.engine.memory import (
+    NETWORK_BYTES_PER_PIXEL,
+    WORKER_BASELINE_BYTES,
+    parse_bytes,
+    task_bytes,
+)
 from pipeline.engine.schedule import whole_image_sizes
 from pipeline.run.cluster import ClusterOptions, planned_worker_memory
 from pipeline.run.plan import make_plan
-from pipeline.run.tile_sizing import QUANTUM, Budget, level_bytes
+from pipeline.run.tile_sizing import (
+    QUANTUM,
+    Budget,
+    auto_core,
+    even_core,
+    job_budget,
+    level_bytes,
+)
 from pipeline.settings import Settings
 
 
@@ -70,11 +82,14 @@ def test_levels_that_do_not_fit_are_tiled_with_the_largest_core_that_does(ws):
     tiled = [level for level in planned.levels if level.tiled]
     assert tiled, "a 2048 px level does not fit 3 GiB whole: it must be tiled"
     assert max(planned.levels[-1].width, planned.levels[-1].height) == 2048
+    largest = auto_core(s, job_budget(s, None), "j")
     for level in tiled:
         window = level.core + 2 * level.halo
-        assert level.core % QUANTUM == 0
+        assert level.core % QUANTUM == 0 and level.core <= largest
         assert level_bytes(s, window * window) <= parse_bytes(budget)  # the tile fits ...
-        assert level_bytes(s, (window + QUANTUM) ** 2) > parse_bytes(budget)  # ... and is the largest that does
+        assert level_bytes(s, (largest + QUANTUM + 2 * level.halo) ** 2) > parse_bytes(budget)  # (the largest that does)
+        # ... in as few tiles a side as the largest core needs, evened out
+        assert math.ceil(max(level.width, level.height) / level.core) == math.ceil(max(level.width, level.height) / largest)
         assert level_bytes(s, level.width * level.height) > parse_bytes(budget)  # and the level did not fit whole
         assert level.halo_overhead == pytest.approx(level.chunks * window**2 / (level.width * level.height) - 1)
     whole = planned.levels[0]
@@ -88,6 +103,13 @@ def test_the_layout_is_in_the_key_and_the_budget_only_through_it(ws):
     assert small.key == other_small.key  # a different budget, the same layout: the same pixels, the same key
     assert [lv.tiled for lv in large.levels] != [lv.tiled for lv in small.levels]
     assert large.key != small.key
+
+
+def test_even_cores_keep_the_tile_count_and_shrink_the_halo_work():
+    assert even_core(448, (1024, 1024)) == 384  # 3 tiles a side either way; 512² windows instead of 576²
+    assert even_core(512, (2048, 2048)) == 512  # already even
+    assert even_core(448, (768, 600)) == 384  # 2 tiles along the long side
+    assert even_core(448, (300, 300)) == 320  # one tile: the level's side, rounded up to the quantum
 
 
 def test_a_budget_that_holds_no_tile_fails_that_job_with_the_settings_to_change(ws):

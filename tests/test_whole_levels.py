@@ -8,13 +8,11 @@ tests/test_engine.py); a job whose budget holds only a tile is tiled, and its se
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import zarr
-
 from pipeline_helpers import run, write_manifest
+
 from pipeline.manifest.load import load_manifest
 from pipeline.repeat.seams import repeat_seam_ratio
 from pipeline.run.tile_sizing import level_bytes
@@ -38,7 +36,7 @@ def auto_run(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_a_level_that_fits_runs_whole_in_one_task(auto_run):
-    manifest, store, result = auto_run
+    _, store, result = auto_run
     assert result.exit_code == 0
     root = zarr.open_group(str(store), mode="r")
     whole, tiled = root["jobs"]["whole"].attrs, root["jobs"]["tiled"].attrs

@@ -37,7 +37,9 @@ from pipeline.manifest.specs import JobSpec, Manifest
 from pipeline.settings import Settings
 from pipeline.run.layout import LevelLayout
 from pipeline.run.model_plan import ModelPlan, plan_models
-from pipeline.run.tile_sizing import WHOLE_CHUNK, Budget, auto_core, check_whole, fits_whole, job_budget
+from pipeline.run.tile_sizing import (
+    WHOLE_CHUNK, Budget, auto_core, check_whole, even_core, fits_whole, job_budget,
+)
 from pipeline.engine.weight_files import file_sha256, weights_identity
 
 #: Rough CPU cost of one optimiser step per megapixel (bf16, one core of this class of machine),
@@ -243,8 +245,9 @@ def schedule(
     levels = [LevelPlan(0, coarse_h, coarse_w, (0, 0), False, chunk, 0, 0, s.iterations, scales=s.scales + whole)]
     last = len(sizes) - 1
     for index, (w, h) in enumerate(sizes[1:], start=1):
+        level_core = even_core(core, (w, h)) if s.tile_size == "auto" else core
         # final level at (0, 0), the one before shifted by T/2, ...; a mirror's frames cannot move (repeat/tiles.py)
-        shift = 0 if repeat.kind == "mirror" else (last - index) % 2 * (core // 2)
+        shift = 0 if repeat.kind == "mirror" else (last - index) % 2 * (level_core // 2)
         tiled = s.refine
         levels.append(
             LevelPlan(
@@ -253,7 +256,7 @@ def schedule(
                 width=w,
                 origin=(shift % h, shift % w) if tiled else (0, 0),
                 tiled=tiled,
-                core=core,
+                core=level_core,
                 halo=s.halo if tiled else 0,
                 overlap=s.overlap if tiled else 0,
                 iterations=s.refine_iterations if tiled else 0,
@@ -281,7 +284,9 @@ def feedforward_schedule(spec: JobSpec, cluster_budget: Budget | None = None) ->
     halo = receptive_radius(s.ff_blocks)
     levels = [LevelPlan(0, height, width, (0, 0), False, s.ff_tile_size, halo, 0, 0, inferred=True)]
     if s.polish_iterations:
-        core = auto_core(s, job_budget(s, cluster_budget), spec.id) if s.tile_size == "auto" else s.tile_size
+        core = s.tile_size
+        if s.tile_size == "auto":
+            core = even_core(auto_core(s, job_budget(s, cluster_budget), spec.id), (spec.width, spec.height))
         levels.append(LevelPlan(1, spec.height, spec.width, (0, 0), True, core, s.halo, s.overlap,
                                 s.polish_iterations))  # fmt: skip
     elif (height, width) != (spec.height, spec.width):
@@ -492,7 +497,7 @@ def describe_levels(job: JobPlan) -> str:
         elif level.index == 0:
             scales = " → ".join(f"{w}x{h}" for h, w in job.coarse_sizes)
             whole = level.scales - job.spec.settings.scales
-            parts.append(f"coarse {scales}" + (f" (last {whole} whole, tile_size auto)" if whole > 0 else ""))
+            parts.append(f"coarse {scales}" + (f" (up to {level.width}x{level.height} whole: it fits the budget)" if whole > 0 else ""))
         elif level.tiled:
             parts.append(f"{level.width}x{level.height} ({level.chunks} tiles of {level.core}, "
                          f"halo +{level.halo_overhead:.0%})")

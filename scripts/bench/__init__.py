@@ -1,7 +1,8 @@
 """weft benchmarks: speed, memory and overhead figures for ``docs/benchmarks.md``.
 
 Run from the repository root: ``python -m scripts.bench --help``. One module per section
-(``engine``, ``padding``, ``geometry``, ``pipeline_run``, ``export``, ``separation``, ``load``), each with a
+(``engine``, ``padding``, ``geometry``, ``pipeline_run``, ``export``, ``separation``, ``load``,
+``feedforward``, ``style_span``, ``tile_memory``, ``ceiling``, ``throughput``), each with a
 ``bench_*`` function returning rows (dicts), and ``TITLE``, ``tables(rows)``, ``summary(rows)``
 for the renderer; ``machine`` holds the facts and timing helpers, ``render`` the tables and
 the markdown, ``cluster`` what the pipeline and load sections share. What the figures mean

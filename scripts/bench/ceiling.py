@@ -197,10 +197,13 @@ def tables(rows: list[dict]) -> list[Table]:
 
 
 def summary(rows: list[dict]) -> str:
+    """Per code label (before / after), the range of the share of the ceiling and of the time outside the convs."""
     iterations = [r for r in rows if r["row"] == "iteration"]
-    best = max(iterations, key=lambda r: r["of_ceiling"])
-    worst = min(iterations, key=lambda r: r["of_ceiling"])
-    return (f"An fp32 iteration reaches {worst['of_ceiling']:.0%} ({worst['kind']} {worst['size']} px) to "
-            f"{best['of_ceiling']:.0%} ({best['kind']} {best['size']} px) of the measured fp32 matmul ceiling; "
-            f"{1 - best['shares']['convolution']:.0%} to {1 - worst['shares']['convolution']:.0%} of its time is "
-            "outside the convolutions.")
+    parts = []
+    for label in dict.fromkeys(r["label"] for r in iterations):
+        mine = [r for r in iterations if r["label"] == label]
+        ceiling = [r["of_ceiling"] for r in mine]
+        outside = [1 - r["shares"]["convolution"] for r in mine]
+        parts.append(f"{label + ': ' if label else ''}{min(ceiling):.0%} to {max(ceiling):.0%} of the fp32 matmul "
+                     f"ceiling, {min(outside):.0%} to {max(outside):.0%} of the time outside the convolutions")
+    return "An fp32 iteration at 512 and 1024 px runs at " + "; ".join(parts) + "."

@@ -32,11 +32,11 @@ def optimise_peak(size: str, precision: str, kind: str) -> dict:
     import torch
 
     from pipeline.engine.optimise import Problem, optimise
-    from pipeline.engine.whole import whole_problem
-    from pipeline.repeat.lattice import Repeat
     from pipeline.engine.targets import compute_style_targets
     from pipeline.engine.vgg import get_model
+    from pipeline.engine.whole import whole_problem
     from pipeline.manifest.images import load_rgb
+    from pipeline.repeat.lattice import Repeat
     from pipeline.settings import Settings
 
     torch.set_num_threads(2)
@@ -62,7 +62,10 @@ def optimise_peak(size: str, precision: str, kind: str) -> dict:
 
 def slope_row(precision: str, kind: str, sizes: tuple[int, int], log: Callable[[str], None]) -> dict:
     """One precision and problem: the peak at both sizes (fresh processes) and the slope between them."""
-    from pipeline.engine.memory import NETWORK_BYTES_PER_PIXEL, optimiser_bytes_per_pixel
+    from pipeline.engine.memory import (
+        NETWORK_BYTES_PER_PIXEL,
+        optimiser_bytes_per_pixel,
+    )
 
     peaks = {}
     for size in sizes:
@@ -88,12 +91,14 @@ def bench_tile_memory(log: Callable[[str], None] = print) -> list[dict]:
 
 
 def tables(rows: list[dict]) -> list[Table]:
-    return [(f"Peak memory of {STEPS} L-BFGS steps of a tile problem (VGG-19 to relu5_1, 2 threads), fresh process "
-             "per size", ["precision", "problem", "sizes px", "peak MiB", "baseline MiB (after warm-up)", "slope B/px",
-                          "network B/px (slope - L-BFGS state)", "constant in pipeline/engine/memory.py", "load"],
-             [[r["precision"], r["kind"], " / ".join(map(str, r["sizes"])), " / ".join(f"{p:.0f}" for p in r["peaks_mib"]),
-               f"{r['baseline_mib']:.0f}", f"{r['slope']:.0f}", f"{r['network']:.0f}", str(r["constant"]),
-               r["load"]] for r in rows])]  # fmt: skip
+    title = (f"Peak memory of {STEPS} L-BFGS steps of a tile problem (zero padding) and a whole-level problem "
+             "(lattice padding), VGG-19 to relu5_1, 2 threads, a fresh process per size")
+    header = ["precision", "problem", "sizes px", "peak MiB", "baseline MiB (after warm-up)", "slope B/px",
+              "network B/px (slope - L-BFGS state)", "constant in pipeline/engine/memory.py", "load"]
+    cells = [[r["precision"], r["kind"], " / ".join(map(str, r["sizes"])), " / ".join(f"{p:.0f}" for p in r["peaks_mib"]),
+              f"{r['baseline_mib']:.0f}", f"{r['slope']:.0f}", f"{r['network']:.0f}", str(r["constant"]), r["load"]]
+             for r in rows]  # fmt: skip
+    return [(title, header, cells)]
 
 
 def summary(rows: list[dict]) -> str:
