@@ -275,11 +275,13 @@ TRAINING_SETTINGS: tuple[str, ...] = (
 def settings_digest(settings: Settings) -> str:
     """Canonical hash of resolved settings that decide pixels (sorted keys, no whitespace).
 
-    The separation settings never decide the image; the feed-forward-only ones are left out of
-    an optimisation job, and the control settings while at their default, so existing stores
-    keep their keys.
+    The separation settings never decide the image, and the budget only through the layout it
+    gives (keyed by the plan); the feed-forward-only ones are left out of an optimisation job,
+    and the control settings while at their default, so existing stores keep their keys.
     """
-    left_out = set(SEPARATION_SETTINGS) | set(LAYOUT_SETTINGS) | (set(FEEDFORWARD_ONLY) if settings.engine == "optimise" else set())
+    left_out = set(SEPARATION_SETTINGS) | set(LAYOUT_SETTINGS)
+    if settings.engine == "optimise":
+        left_out |= FEEDFORWARD_ONLY
     data = settings.model_dump(mode="json", exclude=left_out)
     defaults = Settings.model_fields
     data = {k: v for k, v in data.items() if not (k in OMITTED_AT_DEFAULT and v == defaults[k].default)}

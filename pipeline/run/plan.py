@@ -497,7 +497,8 @@ def describe_levels(job: JobPlan) -> str:
         elif level.index == 0:
             scales = " → ".join(f"{w}x{h}" for h, w in job.coarse_sizes)
             whole = level.scales - job.spec.settings.scales
-            parts.append(f"coarse {scales}" + (f" (up to {level.width}x{level.height} whole: it fits the budget)" if whole > 0 else ""))
+            fits = f" (up to {level.width}x{level.height} whole: it fits the budget)" if whole > 0 else ""
+            parts.append(f"coarse {scales}{fits}")
         elif level.tiled:
             parts.append(f"{level.width}x{level.height} ({level.chunks} tiles of {level.core}, "
                          f"halo +{level.halo_overhead:.0%})")

@@ -74,7 +74,8 @@ def job_provenance(job: JobPlan, info: ClusterInfo, plan: Plan) -> dict[str, Any
             {**layout, "iterations": lv.iterations, "feedforward": lv.inferred, "halo_overhead": lv.halo_overhead}
             for layout, lv in zip(layout_record(job.levels), job.levels)
         ],
-        "tile_budget": None if spec.settings.tile_size != "auto" else str(job_budget(spec.settings, plan.worker_memory)),
+        "tile_budget": str(job_budget(spec.settings, plan.worker_memory))
+        if spec.settings.tile_size == "auto" else None,  # fmt: skip
     }
 
 
