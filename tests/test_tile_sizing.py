@@ -49,6 +49,7 @@ def test_memory_sizes_parse_with_units_and_bad_ones_say_what_is_expected():
     assert parse_bytes("1500MiB") == 1500 * 2**20
     assert parse_bytes("2.5 GB") == 2_500_000_000
     assert parse_bytes("123 B") == 123
+    assert parse_bytes("16G") == 16 * 10**9  # as dask-jobqueue reads a batch job's `memory`
     for bad in ("lots", "6 parsecs", "0 GiB", ""):
         with pytest.raises(ValueError, match="memory size"):
             parse_bytes(bad)

@@ -10,8 +10,6 @@ planning can use it.
 
 from __future__ import annotations
 
-import re
-
 #: Peak bytes per optimised pixel of VGG-19 forward (to relu5_1) and backward to the image, with the
 #: Gram and content losses, measured (bench section ``tile_memory``: 3148 and 4188 on a 2-core EPYC), plus 15%.
 NETWORK_BYTES_PER_PIXEL: dict[str, int] = {"fp32": 3600, "bf16": 4800}
@@ -23,19 +21,20 @@ OPTIMISER_VECTORS = 4
 #: L-BFGS history pairs (torch's ``history_size`` as :func:`pipeline.engine.optimise.optimise` sets it).
 LBFGS_HISTORY = 50
 
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
-
-
 def parse_bytes(text: str) -> int:
-    """'6 GiB', '1500 MiB', '2.5GB' -> bytes; a clear ValueError for anything else."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text)
-    unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _UNITS:
-        raise ValueError(f"{text!r} is not a memory size; write a number and a unit, e.g. \"6 GiB\" or \"1500 MiB\"")
-    value = int(float(match.group(1)) * _UNITS[unit])
+    """'6 GiB', '1500 MiB', '2.5GB', '16G' -> bytes, as Dask (and dask-jobqueue's ``memory``) read them.
+
+    A clear ValueError for anything else, and for sizes that are empty or not more than 0.
+    """
+    from dask.utils import parse_bytes as dask_parse_bytes
+
+    hint = "write a number and a unit, e.g. \"6 GiB\" or \"1500 MiB\""
+    try:
+        value = int(dask_parse_bytes(text)) if text.strip() else 0
+    except ValueError:
+        raise ValueError(f"{text!r} is not a memory size; {hint}") from None
     if value <= 0:
-        raise ValueError(f"{text!r}: a memory size must be more than 0")
+        raise ValueError(f"{text!r}: a memory size must be more than 0; {hint}")
     return value
 
 
@@ -52,13 +51,18 @@ def optimiser_bytes_per_pixel(optimizer: str, iterations: int) -> int:
     return vectors * 3 * 4
 
 
+def bytes_per_pixel(*, precision: str, optimizer: str, iterations: int) -> int:
+    """What one more optimised pixel costs: the network's bytes plus the optimiser's state."""
+    return NETWORK_BYTES_PER_PIXEL[precision] + optimiser_bytes_per_pixel(optimizer, iterations)
+
+
 def task_bytes(pixels: int, *, precision: str, optimizer: str, iterations: int) -> int:
     """Peak memory of a worker optimising ``pixels`` at once: baseline + network + optimiser state."""
-    per_pixel = NETWORK_BYTES_PER_PIXEL[precision] + optimiser_bytes_per_pixel(optimizer, iterations)
-    return WORKER_BASELINE_BYTES + pixels * per_pixel
+    return WORKER_BASELINE_BYTES + pixels * bytes_per_pixel(precision=precision, optimizer=optimizer,
+                                                           iterations=iterations)  # fmt: skip
 
 
 def pixels_within(budget: int, *, precision: str, optimizer: str, iterations: int) -> int:
     """How many pixels one optimisation may hold under ``budget`` bytes (0 when the baseline alone exceeds it)."""
-    per_pixel = NETWORK_BYTES_PER_PIXEL[precision] + optimiser_bytes_per_pixel(optimizer, iterations)
+    per_pixel = bytes_per_pixel(precision=precision, optimizer=optimizer, iterations=iterations)
     return max(0, (budget - WORKER_BASELINE_BYTES) // per_pixel)

@@ -117,13 +117,17 @@ class ClusterInfo:
     description: str
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity on Linux)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def default_workers(threads_per_worker: int = 1) -> int:
     """As many single-threaded workers as this process may use cores."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // threads_per_worker)
+    return max(1, usable_cores() // threads_per_worker)
 
 
 def planned_worker_memory(options: ClusterOptions) -> Budget | None:
@@ -153,10 +157,7 @@ def planned_worker_memory(options: ClusterOptions) -> Budget | None:
         if torch.cuda.is_available():
             total = torch.cuda.get_device_properties(0).total_memory
             return Budget(total, f"GPU memory {format_bytes(total)}")
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     workers = options.workers or default_workers(options.threads_per_worker)
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     share = min(1.0, options.threads_per_worker / cores)

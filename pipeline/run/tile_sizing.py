@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.engine.memory import (
     NETWORK_BYTES_PER_PIXEL,
@@ -59,15 +60,16 @@ def planning_precision(precision: str) -> str:
     return max(NETWORK_BYTES_PER_PIXEL, key=NETWORK_BYTES_PER_PIXEL.__getitem__)
 
 
-def _steps(settings: Settings) -> int:
-    """The most steps any optimisation of the job makes (L-BFGS's history grows with them, up to its size)."""
-    return max(settings.iterations, settings.refine_iterations, settings.polish_iterations)
+def _footprint(settings: Settings) -> dict[str, Any]:
+    """What the memory model needs of a job: the planned precision, the optimiser and its most steps in one
+    optimisation (L-BFGS's history grows with them, up to its size)."""
+    steps = max(settings.iterations, settings.refine_iterations, settings.polish_iterations)
+    return {"precision": planning_precision(settings.precision), "optimizer": settings.optimizer, "iterations": steps}
 
 
 def level_bytes(settings: Settings, pixels: int) -> int:
     """Peak worker memory of optimising ``pixels`` at once under ``settings``."""
-    return task_bytes(pixels, precision=planning_precision(settings.precision), optimizer=settings.optimizer,
-                      iterations=_steps(settings))  # fmt: skip
+    return task_bytes(pixels, **_footprint(settings))
 
 
 def fits_whole(settings: Settings, size: tuple[int, int], budget: Budget) -> bool:
@@ -80,9 +82,7 @@ def auto_core(settings: Settings, budget: Budget, job_id: str) -> int:
 
     A budget that holds no tile of the smallest core is an error that names the job and the settings.
     """
-    pixels = pixels_within(budget.bytes, precision=planning_precision(settings.precision),
-                           optimizer=settings.optimizer, iterations=_steps(settings))  # fmt: skip
-    window = math.isqrt(pixels)
+    window = math.isqrt(pixels_within(budget.bytes, **_footprint(settings)))
     core = (window - 2 * settings.halo) // QUANTUM * QUANTUM
     smallest = max(QUANTUM, (2 * settings.overlap) // QUANTUM * QUANTUM + QUANTUM)
     if core < smallest:
