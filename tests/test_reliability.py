@@ -473,6 +473,24 @@ def test_lock_from_another_host_is_refused_with_the_unlock_hint(baseline, tmp_pa
 # --- 4. crashes and faults: Ctrl-C, SIGTERM, a second run, a full disk ------------------------
 
 
+def test_the_workers_a_run_starts_ignore_ctrl_c_and_close_quietly(tmp_path: Path, monkeypatch) -> None:
+    """The plugins are on the run's real workers while it computes (their effect: test_closing_noise.py, Ctrl-C below)."""
+    from pipeline.run import execute as run_execute
+
+    seen: dict[str, list[str]] = {}
+    follow = run_execute._follow
+
+    def look_then_follow(client, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - the real call's
+        seen.update(client.run(lambda dask_worker: sorted(dask_worker.plugins)))
+        return follow(client, *args, **kwargs)
+
+    monkeypatch.setattr(run_execute, "_follow", look_then_follow)
+    manifest = coarse_manifest(tmp_path / "catalogue", GOOD[:1])
+    result = run(manifest, tmp_path / "s.zarr", workers=1, config=manifest.parent / "coarse.toml")
+    assert result.exit_code == 0
+    assert len(seen) == 1 and {"weft-ignore-interrupts", "weft-quiet-closing"} <= set(*seen.values())
+
+
 def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_while_a_second_run_is_refused(baseline, tmp_path: Path) -> None:
     manifest, reference, _ = baseline
     target = tmp_path / "interrupted.zarr"

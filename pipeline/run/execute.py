@@ -28,6 +28,7 @@ from rich.markup import escape
 from pipeline.conventions import ALLOW_OUTSIDE_ROOT, JobStatus, PlanState, is_valid_job_id
 from pipeline.errors import StoreError, WeftError
 from pipeline.run import journal, store
+from pipeline.run.closing_noise import QuietClosing
 from pipeline.run.cluster import (
     ClusterInfo, ClusterOptions, SeenWorkers, connect, planned_worker_memory, worker_timeout,
 )
@@ -137,6 +138,8 @@ def execute(options: RunOptions, console: Console) -> RunResult:
                     console.print(f"cluster: {info.description}; dashboard: {info.dashboard}", highlight=False)
                     if _owns_workers(options):
                         client.register_plugin(IgnoreInterrupts())
+                    if _starts_cluster(options):
+                        client.register_plugin(QuietClosing())
                     _follow(client, info, plan, root, result, console, events)
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (see sigterm_stops_the_run); the cluster is closed
             _interrupted(root, outcomes, options, console, terminated=isinstance(stop, Terminated))
@@ -164,9 +167,14 @@ def _command_line(options: RunOptions) -> str:
     return shlex.join(["weft", "run", str(options.manifest), "--store", str(options.store)])
 
 
+def _starts_cluster(options: RunOptions) -> bool:
+    """True when this run starts the cluster it runs on (a LocalCluster, or SLURM/PBS jobs), and so closes it."""
+    return not options.scheduler_address and not options.scheduler_file
+
+
 def _owns_workers(options: RunOptions) -> bool:
     """True when this run starts its own LocalCluster (its workers are its children)."""
-    return options.cluster == "local" and not options.scheduler_address and not options.scheduler_file
+    return options.cluster == "local" and _starts_cluster(options)
 
 
 def _record_invalid(root: Any, plan: Plan, outcomes: dict[str, JobOutcome]) -> None:
