@@ -104,6 +104,11 @@ class ClusterOptions:
     timeout: float = field(default_factory=connect_timeout)  # seconds to reach an external scheduler
     worker_timeout: float = field(default_factory=worker_timeout)  # seconds to see a first worker (any path)
 
+    @property
+    def external(self) -> bool:
+        """The workers are someone else's (a running scheduler): the run neither starts nor closes them."""
+        return bool(self.scheduler_address or self.scheduler_file)
+
 
 @dataclass(frozen=True)
 class ClusterInfo:
@@ -139,7 +144,7 @@ def planned_worker_memory(options: ClusterOptions) -> Budget | None:
     """
     from pipeline.engine.memory import format_bytes, parse_bytes
 
-    if options.scheduler_address or options.scheduler_file:
+    if options.external:
         return None
     if options.kind in JOBQUEUE_KINDS:
         config = cluster_config(options.kind)
@@ -270,10 +275,9 @@ def connect(options: ClusterOptions) -> Iterator[tuple[Any, ClusterInfo]]:
         raise WeftError(f"unknown device {options.device!r} (use auto, cpu or cuda)")
     if options.scheduler_address and options.scheduler_file:
         raise WeftError("give --scheduler-address or --scheduler-file, not both")
-    external = bool(options.scheduler_address or options.scheduler_file)
-    if external and options.kind != "local":
+    if options.external and options.kind != "local":
         raise WeftError(f"--cluster {options.kind} starts its own scheduler: drop --scheduler-address/--scheduler-file")
-    if external:
+    if options.external:
         with _external(options) as pair:
             yield pair
         return

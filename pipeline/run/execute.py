@@ -134,11 +134,12 @@ def execute(options: RunOptions, console: Console) -> RunResult:
             _record_invalid(root, plan, outcomes)
             journal.announce_settled(events, result)
             if plan.to_run:
-                with connect(cluster_options(options)) as (client, info):
+                cluster = cluster_options(options)
+                with connect(cluster) as (client, info):
                     console.print(f"cluster: {info.description}; dashboard: {info.dashboard}", highlight=False)
-                    if _owns_workers(options):
+                    if _owns_workers(cluster):
                         client.register_plugin(IgnoreInterrupts())
-                    if _starts_cluster(options):
+                    if not cluster.external:  # workers this run starts, and so closes
                         client.register_plugin(QuietClosing())
                     _follow(client, info, plan, root, result, console, events)
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (see sigterm_stops_the_run); the cluster is closed
@@ -167,14 +168,9 @@ def _command_line(options: RunOptions) -> str:
     return shlex.join(["weft", "run", str(options.manifest), "--store", str(options.store)])
 
 
-def _starts_cluster(options: RunOptions) -> bool:
-    """True when this run starts the cluster it runs on (a LocalCluster, or SLURM/PBS jobs), and so closes it."""
-    return not options.scheduler_address and not options.scheduler_file
-
-
-def _owns_workers(options: RunOptions) -> bool:
+def _owns_workers(cluster: ClusterOptions) -> bool:
     """True when this run starts its own LocalCluster (its workers are its children)."""
-    return options.cluster == "local" and _starts_cluster(options)
+    return cluster.kind == "local" and not cluster.external
 
 
 def _record_invalid(root: Any, plan: Plan, outcomes: dict[str, JobOutcome]) -> None:
